@@ -1,0 +1,2 @@
+# Copyright (c) slim_plugins contributors. All rights reserved.
+from .metrics import *  # noqa: F401,F403

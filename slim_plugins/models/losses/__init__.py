@@ -1,0 +1,13 @@
+# Copyright (c) slim_plugins contributors. All rights reserved.
+from .distillation import DistillationLoss
+from .group_reg import GroupRegLoss, channel_groups, group_reg_coefficients
+from .info_nce import InfoNCELoss, MoCoV3ContrastiveLoss, moco_logits
+from .infonce_v2_distill import InfoNCEv2DistillLoss
+from .negative_cosine import NegativeCosineLoss
+from .utils import cross_view_average
+
+__all__ = [
+    'InfoNCEv2DistillLoss', 'NegativeCosineLoss', 'DistillationLoss',
+    'InfoNCELoss', 'MoCoV3ContrastiveLoss', 'moco_logits', 'GroupRegLoss',
+    'group_reg_coefficients', 'channel_groups', 'cross_view_average'
+]

@@ -1,0 +1,1 @@
+# Copyright (c) slim_plugins contributors. All rights reserved.

@@ -1,0 +1,23 @@
+# Copyright (c) slim_plugins contributors. All rights reserved.
+"""Slimmable primitives and the width state they read.
+
+Where a width is *applied*: :func:`set_width` / :func:`using_width` set the
+one :class:`WidthState` of a model; the ops below read it in ``forward``.
+"""
+from .channels import (CHANNEL_RULES, get_channel_rule, int_channels,
+                       make_divisible_channels)
+from .slim_bn import SlimBatchNorm1d, SlimBatchNorm2d
+from .slim_conv import SlimConv2d
+from .slim_linear import SlimLinear
+from .switchable_bn import (SwitchableBatchNorm1d, SwitchableBatchNorm2d,
+                            width_key)
+from .width_state import (SlimMixin, WidthState, get_width, set_width,
+                          share_width_state, slim_ops, using_width)
+
+__all__ = [
+    'CHANNEL_RULES', 'get_channel_rule', 'int_channels',
+    'make_divisible_channels', 'SlimBatchNorm1d', 'SlimBatchNorm2d',
+    'SlimConv2d', 'SlimLinear', 'SwitchableBatchNorm1d',
+    'SwitchableBatchNorm2d', 'width_key', 'SlimMixin', 'WidthState',
+    'get_width', 'set_width', 'share_width_state', 'slim_ops', 'using_width'
+]

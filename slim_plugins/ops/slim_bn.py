@@ -1,0 +1,130 @@
+# Copyright (c) slim_plugins contributors. All rights reserved.
+"""Shared slimmable batch normalisation (US-Nets / US3L)."""
+from typing import Dict, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .width_state import SlimMixin
+
+
+class _SlimBatchNormMixin(SlimMixin):
+    """One BN shared by all widths, sliced to the active channels.
+
+    ``weight``/``bias`` and, when tracked, ``running_mean``/``running_var``
+    are used through leading-slice views, so the statistics a width collects
+    land in the shared buffers. With ``track_running_stats=False`` (US3L
+    pre-training) the batch statistics are used in train and eval mode.
+    """
+
+    num_features: int
+
+    def active_features(self) -> int:
+        """Active features at the current width."""
+        return self.active(self.num_features)
+
+    def _sliced_state(self, channels: int) -> Dict[str, torch.Tensor]:
+        state = {}
+        if self.affine:
+            state['weight'] = self.weight[:channels]
+            state['bias'] = self.bias[:channels]
+        if self.track_running_stats:
+            state['running_mean'] = self.running_mean[:channels]
+            state['running_var'] = self.running_var[:channels]
+            state['num_batches_tracked'] = self.num_batches_tracked
+        return state
+
+    def _slim_forward(self, x: torch.Tensor, channels: int) -> torch.Tensor:
+        # Mirrors torch's _BatchNorm.forward on the sliced tensors.
+        self._check_input_dim(x)
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:
+                momentum = 1.0 / float(self.num_batches_tracked)
+        use_batch_stats = self.training or not self.track_running_stats
+        state = self._sliced_state(channels)
+        tracked = not self.training or self.track_running_stats
+        return F.batch_norm(x,
+                            state.get('running_mean') if tracked else None,
+                            state.get('running_var') if tracked else None,
+                            state.get('weight'), state.get('bias'),
+                            use_batch_stats, momentum, self.eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise ``x`` with the active slice of the BN."""
+        channels = self.active_features()
+        if channels == self.num_features:
+            return super().forward(x)
+        return self._slim_forward(x, channels)
+
+    def export_state(self) -> Dict[str, torch.Tensor]:
+        """State of the equivalent plain BN at the current width.
+
+        Returns:
+            dict[str, Tensor]: Leading slices of the affine parameters and,
+            when tracked, of the running statistics.
+        """
+        return self._sliced_state(self.active_features())
+
+    def extra_repr(self) -> str:
+        return f'{super().extra_repr()}, channel_rule={self.channel_rule!r}'
+
+
+class SlimBatchNorm2d(_SlimBatchNormMixin, nn.BatchNorm2d):
+    """Universally slimmable ``nn.BatchNorm2d`` (one BN for all widths).
+
+    Implementation of the shared BN of `Universally Slimmable Networks
+    <https://arxiv.org/abs/1903.05134>`_ as used by `US3L
+    <https://arxiv.org/abs/2303.06870>`_.
+
+    Args:
+        num_features (int): Channels at full width.
+        eps (float): Added to the variance. Defaults to 1e-5.
+        momentum (float, optional): Running-stat momentum; None for a
+            cumulative average. Defaults to 0.1.
+        affine (bool): Learnable scale and shift. Defaults to True.
+        track_running_stats (bool): False normalises with batch statistics
+            in train and eval mode (US3L pre-training). Defaults to True.
+        channel_rule (str): ``'divisible8'`` or ``'int'``. Defaults to
+            ``'divisible8'``.
+    """
+
+    def __init__(self,
+                 num_features: int,
+                 eps: float = 1e-5,
+                 momentum: Optional[float] = 0.1,
+                 affine: bool = True,
+                 track_running_stats: bool = True,
+                 channel_rule: str = 'divisible8') -> None:
+        super().__init__(num_features, eps, momentum, affine,
+                         track_running_stats)
+        self._init_slim(channel_rule)
+
+
+class SlimBatchNorm1d(_SlimBatchNormMixin, nn.BatchNorm1d):
+    """Universally slimmable ``nn.BatchNorm1d`` (one BN for all widths).
+
+    Args:
+        num_features (int): Features at full width.
+        eps (float): Added to the variance. Defaults to 1e-5.
+        momentum (float, optional): Running-stat momentum; None for a
+            cumulative average. Defaults to 0.1.
+        affine (bool): Learnable scale and shift. Defaults to True.
+        track_running_stats (bool): False normalises with batch statistics
+            in train and eval mode. Defaults to True.
+        channel_rule (str): ``'divisible8'`` or ``'int'``. Defaults to
+            ``'divisible8'``.
+    """
+
+    def __init__(self,
+                 num_features: int,
+                 eps: float = 1e-5,
+                 momentum: Optional[float] = 0.1,
+                 affine: bool = True,
+                 track_running_stats: bool = True,
+                 channel_rule: str = 'divisible8') -> None:
+        super().__init__(num_features, eps, momentum, affine,
+                         track_running_stats)
+        self._init_slim(channel_rule)

@@ -1,0 +1,120 @@
+# Copyright (c) slim_plugins contributors. All rights reserved.
+"""Slimmable 2-D convolution (US-Nets / US3L / SlimCLR)."""
+from typing import Dict, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .slicing import SliceCache
+from .width_state import SlimMixin
+
+_IntPair = Union[int, Tuple[int, int]]
+
+
+class SlimConv2d(SlimMixin, nn.Conv2d):
+    """``nn.Conv2d`` that runs with the leading slice of its channels.
+
+    Implementation of the slimmable convolution of `Universally Slimmable
+    Networks <https://arxiv.org/abs/1903.05134>`_: the full weight is stored,
+    and at width ``w`` the layer uses ``weight[:c_out(w), :c_in(w)]``. At the
+    full width the tensors are used as they are (no slicing, no copy).
+
+    Args:
+        in_channels (int): Input channels at full width.
+        out_channels (int): Output channels at full width.
+        kernel_size (int | tuple[int, int]): Kernel size.
+        stride (int | tuple[int, int]): Stride. Defaults to 1.
+        padding (int | tuple[int, int]): Zero padding. Defaults to 0.
+        dilation (int | tuple[int, int]): Dilation. Defaults to 1.
+        groups (int): 1, or ``in_channels == out_channels`` for a depthwise
+            convolution whose active groups follow the active in-channels.
+            Defaults to 1.
+        bias (bool): Whether to add a bias. Defaults to True.
+        slim_in (bool): Slice the input channels; False keeps them fixed
+            (e.g. the RGB input of the stem). Defaults to True.
+        slim_out (bool): Slice the output channels. Defaults to True.
+        channel_rule (str): ``'divisible8'`` or ``'int'``, see
+            :mod:`slim_plugins.ops.channels`. Defaults to ``'divisible8'``.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 kernel_size: _IntPair,
+                 stride: _IntPair = 1,
+                 padding: _IntPair = 0,
+                 dilation: _IntPair = 1,
+                 groups: int = 1,
+                 bias: bool = True,
+                 slim_in: bool = True,
+                 slim_out: bool = True,
+                 channel_rule: str = 'divisible8') -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias)
+        self.depthwise = groups > 1
+        if self.depthwise and not (groups == in_channels == out_channels
+                                   and slim_in == slim_out):
+            raise ValueError(
+                f'SlimConv2d supports groups=1 or depthwise convolutions '
+                f'(groups == in_channels == out_channels, slim_in == '
+                f'slim_out); got groups={groups}, in_channels={in_channels},'
+                f' out_channels={out_channels}, slim_in={slim_in}, '
+                f'slim_out={slim_out}.')
+        self.slim_in = slim_in
+        self.slim_out = slim_out
+        self._init_slim(channel_rule)
+        self._slices = SliceCache()
+
+    def active_channels(self) -> Tuple[int, int]:
+        """Active ``(out_channels, in_channels)`` at the current width."""
+        c_out = self.active(self.out_channels) if self.slim_out \
+            else self.out_channels
+        c_in = self.active(self.in_channels) if self.slim_in \
+            else self.in_channels
+        return c_out, c_in
+
+    def _sliced(self) -> Tuple[torch.Tensor, torch.Tensor, int]:
+        c_out, c_in = self.active_channels()
+        sizes = list(self.weight.shape)
+        sizes[0] = c_out
+        if not self.depthwise:
+            sizes[1] = c_in
+        weight = self._slices.get('weight', self.weight, sizes)
+        return weight, self.bias, c_out if self.depthwise else 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Convolve ``x`` with the active slice of the weight."""
+        c_out, c_in = self.active_channels()
+        if c_out == self.out_channels and c_in == self.in_channels:
+            return super().forward(x)
+        weight, bias, groups = self._sliced()
+        if bias is not None:
+            bias = bias[:c_out]
+        return F.conv2d(x, weight, bias, self.stride, self.padding,
+                        self.dilation, groups)
+
+    def export_state(self) -> Dict[str, torch.Tensor]:
+        """Weight (and bias) of the equivalent ``nn.Conv2d`` at this width.
+
+        Returns:
+            dict[str, Tensor]: ``weight`` (and ``bias``), leading slices.
+        """
+        c_out, _ = self.active_channels()
+        weight, bias, _ = self._sliced()
+        state = {'weight': weight}
+        if bias is not None:
+            state['bias'] = bias[:c_out]
+        return state
+
+    def extra_repr(self) -> str:
+        return (f'{super().extra_repr()}, slim_in={self.slim_in}, '
+                f'slim_out={self.slim_out}, '
+                f'channel_rule={self.channel_rule!r}')

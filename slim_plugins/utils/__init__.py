@@ -1,0 +1,32 @@
+# Copyright (c) slim_plugins contributors. All rights reserved.
+"""Utilities: sub-network export, FLOPs per width, checkpoint helpers.
+
+Exports are resolved lazily (PEP 562): ``slim_plugins/__init__.py`` imports
+``utils.checkpoint`` before the models are registered, and ``export`` /
+``flops`` import the backbones, so eager imports here would be circular.
+``from slim_plugins.utils import export_subnet`` works as usual.
+"""
+import importlib
+from typing import Any, Dict
+
+_LAZY_EXPORTS: Dict[str, str] = {
+    'export_subnet': '.export',
+    'find_slim_resnet': '.export',
+    'load_state_dict_strict': '.export',
+    'mmpretrain_config': '.export',
+    'strip_prefix': '.export',
+    'subnet_state_dict': '.export',
+    'WidthComplexity': '.flops',
+    'count_macs': '.flops',
+    'width_complexity': '.flops',
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_EXPORTS:
+        module = importlib.import_module(_LAZY_EXPORTS[name], __name__)
+        return getattr(module, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+__all__ = list(_LAZY_EXPORTS)

@@ -1,0 +1,64 @@
+# Copyright (c) slim_plugins contributors. All rights reserved.
+import torch
+import torch.nn as nn
+
+from slim_plugins.ops import (SlimBatchNorm1d, SlimBatchNorm2d,
+                              SwitchableBatchNorm1d, SwitchableBatchNorm2d,
+                              set_width, using_width)
+
+
+def test_shared_bn_updates_leading_slice_of_shared_stats():
+    torch.manual_seed(0)
+    bn = SlimBatchNorm2d(16)
+    assert isinstance(bn, nn.BatchNorm2d)
+    ref = nn.BatchNorm2d(8)
+    set_width(bn, 0.5)
+    x = torch.randn(4, 8, 3, 3) * 3 + 1
+    assert torch.allclose(bn(x), ref(x), atol=1e-6)
+    assert torch.allclose(bn.running_mean[:8], ref.running_mean)
+    assert torch.equal(bn.running_mean[8:], torch.zeros(8))
+    assert bn.num_batches_tracked.item() == 1
+    bn.eval()
+    ref.eval()
+    assert torch.allclose(bn(x), ref(x), atol=1e-6)
+
+
+def test_untracked_bn_uses_batch_stats_in_eval():
+    bn = SlimBatchNorm1d(16, track_running_stats=False).eval()
+    set_width(bn, 0.5)
+    x = torch.randn(6, 8) * 5
+    out = bn(x)
+    assert torch.allclose(out.mean(0), torch.zeros(8), atol=1e-5)
+    assert 'running_mean' not in bn.state_dict()
+
+
+def test_switchable_bn_keeps_separate_stats_per_width():
+    bn = SwitchableBatchNorm2d(16, widths=[1.0, 0.5, 0.25])
+    keys = set(bn.state_dict())
+    assert {'weight', 'running_mean', 'switch_bns.0_5.running_mean',
+            'switch_bns.0_25.weight'} <= keys
+    assert bn.switch_bns['0_5'].num_features == 8
+    with using_width(bn, 0.5):
+        bn(torch.randn(4, 8, 2, 2) + 5)
+    assert torch.equal(bn.running_mean, torch.zeros(16))
+    assert bn.switch_bns['0_25'].num_batches_tracked.item() == 0
+    assert bn.switch_bns['0_5'].running_mean.mean() > 0.3
+    bn(torch.randn(4, 16, 2, 2) - 5)
+    assert bn.running_mean.mean() < -0.3
+    assert bn.switch_bns['0_5'].running_mean.mean() > 0.3
+
+
+def test_switchable_loads_plain_bn_state_strictly():
+    bn = SwitchableBatchNorm1d(8, widths=[1.0, 0.5], channel_rule='int')
+    plain = nn.BatchNorm1d(8)
+    plain.running_mean.fill_(2.0)
+    bn.load_state_dict(plain.state_dict(), strict=True)
+    assert torch.equal(bn.running_mean, plain.running_mean)
+    assert torch.equal(bn.switch_bns['0_5'].running_mean, torch.zeros(4))
+
+
+def test_switchable_largest_width_below_one_is_sliced():
+    bn = SwitchableBatchNorm2d(16, widths=[0.5, 0.25])
+    set_width(bn, 0.5)
+    assert bn(torch.randn(2, 8, 2, 2)).shape == (2, 8, 2, 2)
+    assert bn.export_state()['weight'].shape == (8, )

@@ -1,0 +1,160 @@
+# Copyright (c) slim_plugins contributors. All rights reserved.
+"""Export a SlimResNet checkpoint at one width as a static NarrowResNet.
+
+Writes, into ``--out-dir``:
+
+* ``narrow_resnet_w{W}.py``: the input config with ``model.backbone``
+  replaced by the ``NarrowResNet`` of that width, pre-trained from the file
+  below (``init_cfg=dict(type='Pretrained', prefix='backbone.')``);
+* ``narrow_resnet_w{W}.pth``: ``{'state_dict': {'backbone.*': ...},
+  'meta': {...}}`` with physically sliced weights and BN statistics;
+* ``resnet_w{W}_mmpretrain.pth``: the same tensors, when the width is
+  expressible as mmpretrain's ``ResNet``/``ResNet_CIFAR(base_channels=...)``
+  (the config to use is printed and stored in ``meta``).
+
+Example::
+
+    python tools/model_converters/export_subnet.py \\
+        configs/us3l/xxx.py work_dirs/xxx/epoch_400.pth --width 0.5 \\
+        --out-dir work_dirs/export
+"""
+import argparse
+import copy
+import os
+import os.path as osp
+import sys
+from typing import Any, Dict
+
+import torch
+from mmengine.config import Config, DictAction
+
+import slim_plugins  # noqa: F401
+from slim_plugins.models.backbones import SlimResNet
+from slim_plugins.registry import MODELS
+from slim_plugins.utils import (export_subnet, load_state_dict_strict,
+                                strip_prefix)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Export a SlimResNet at one width as a NarrowResNet.')
+    parser.add_argument('config', help='config whose model.backbone is a '
+                        'SlimResNet')
+    parser.add_argument('checkpoint', help='checkpoint with backbone.* keys')
+    parser.add_argument('--width', type=float, required=True,
+                        help='width to export, e.g. 0.5')
+    parser.add_argument('--out-dir', required=True, help='output directory')
+    parser.add_argument('--prefix', default='backbone.',
+                        help='key prefix of the backbone in the checkpoint')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    return parser.parse_args()
+
+
+def build_backbone(cfg: Config) -> SlimResNet:
+    """Build ``cfg.model.backbone`` (without its init_cfg)."""
+    backbone_cfg = copy.deepcopy(cfg.model.get('backbone', cfg.model))
+    backbone_cfg.pop('init_cfg', None)
+    backbone = MODELS.build(backbone_cfg)
+    if not isinstance(backbone, SlimResNet):
+        raise ValueError(f'model.backbone of the config is a '
+                         f'{type(backbone).__name__}; this tool exports '
+                         'SlimResNet backbones.')
+    return backbone
+
+
+def load_backbone(backbone: SlimResNet, path: str, prefix: str) -> None:
+    """Load the backbone tensors of an mmengine checkpoint strictly."""
+    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    selected = strip_prefix(state_dict, prefix)
+    if not selected:
+        raise ValueError(f'{path} has no key starting with {prefix!r} '
+                         f'(first keys: {list(state_dict)[:5]}); pass the '
+                         'right --prefix.')
+    load_state_dict_strict(backbone, selected, source=path)
+
+
+def narrow_type(slim_type: str) -> str:
+    """``'SlimResNet'`` -> ``'NarrowResNet'``, keeping any scope prefix."""
+    scope = slim_type.rpartition('.')[0]
+    return f'{scope}.NarrowResNet' if scope else 'NarrowResNet'
+
+
+def to_plain(value: Any) -> Any:
+    """Tuples -> lists, recursively (readable configs, safe metadata)."""
+    if isinstance(value, dict):
+        return {key: to_plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(item) for item in value]
+    return value
+
+
+def main() -> None:
+    # tools/ is not a package: reach the shared tool helpers by path.
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    from tool_utils import load_config
+
+    args = parse_args()
+    cfg = load_config(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    os.makedirs(args.out_dir, exist_ok=True)
+    tag = f'w{args.width:g}'
+
+    print(f'[1/4] building {cfg.model.backbone.type} from {args.config}')
+    backbone = build_backbone(cfg)
+    print(f'[2/4] loading {args.checkpoint} (prefix {args.prefix!r})')
+    load_backbone(backbone, args.checkpoint, args.prefix)
+
+    print(f'[3/4] slicing at width {args.width:g}')
+    narrow = export_subnet(backbone.eval(), args.width)
+    kwargs: Dict[str, Any] = to_plain(backbone.narrow_kwargs(args.width))
+    state_dict = {
+        args.prefix + key: value
+        for key, value in narrow.state_dict().items()
+    }
+    meta = dict(
+        width=args.width,
+        source_config=osp.abspath(args.config),
+        source_checkpoint=osp.abspath(args.checkpoint),
+        width_mode=backbone.width_mode,
+        channel_rule=backbone.channel_rule,
+        narrow_resnet=kwargs)
+
+    print(f'[4/4] writing to {args.out_dir}')
+    pth = osp.join(args.out_dir, f'narrow_resnet_{tag}.pth')
+    torch.save({'state_dict': state_dict, 'meta': meta}, pth)
+    cfg.model.backbone = dict(
+        type=narrow_type(cfg.model.backbone.type),
+        **kwargs,
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint=osp.abspath(pth),
+            prefix='backbone.'))
+    if 'custom_imports' not in cfg:
+        cfg.custom_imports = dict(
+            imports=['slim_plugins'], allow_failed_imports=False)
+    config_path = osp.join(args.out_dir, f'narrow_resnet_{tag}.py')
+    cfg.dump(config_path)
+    print(f'  {config_path}\n  {pth}')
+    print(f'  stage channels {narrow.channels.out}: set the neck/head '
+          'in_channels of downstream configs accordingly.')
+
+    mmpretrain_cfg = narrow.mmpretrain_config()
+    if mmpretrain_cfg is None:
+        print('  not expressible as mmpretrain ResNet(base_channels=...): '
+              f'channels {narrow.channels}; use the NarrowResNet files.')
+        return
+    mmpretrain_cfg = to_plain(mmpretrain_cfg)
+    mm_path = osp.join(args.out_dir, f'resnet_{tag}_mmpretrain.pth')
+    torch.save(
+        {
+            'state_dict': state_dict,
+            'meta': dict(meta, mmpretrain_backbone=mmpretrain_cfg)
+        }, mm_path)
+    print(f'  {mm_path}\n  loads into mmpretrain backbone={mmpretrain_cfg}')
+
+
+if __name__ == '__main__':
+    main()
