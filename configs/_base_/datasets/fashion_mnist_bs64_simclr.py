@@ -1,4 +1,5 @@
 # Fashion-MNIST (28x28 grey) with two SimCLR-style views per image.
+# mmcv's colour jitter needs RGB input, so the views differ by crop and flip.
 # Prepare with `python tools/data/prepare_fashion_mnist.py`.
 dataset_type = 'FashionMNIST'
 data_root = 'data/fashion_mnist'
@@ -15,17 +16,6 @@ view_pipeline = [
         crop_ratio_range=(0.2, 1.),
         backend='pillow'),
     dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(
-                type='ColorJitter',
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.,
-                hue=0.)
-        ],
-        prob=0.8),
 ]
 train_pipeline = [
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),

@@ -8,6 +8,7 @@ from slim_plugins.ops import (SlimBatchNorm2d, SlimConv2d,
                               SwitchableBatchNorm2d, WidthState,
                               get_channel_rule, set_width, share_width_state)
 from slim_plugins.registry import MODELS
+from slim_plugins.utils.bn_calibration import get_bank
 from .resnet_base import ResNetBase, ResNetChannels, check_depth
 
 WIDTH_MODES = ('universal', 'switchable')
@@ -151,6 +152,9 @@ class SlimResNet(ResNetBase):
         self.channel_rule = channel_rule
         self.track_running_stats = track_running_stats
         self.width_state = share_width_state(self, state)
+        # Empty until calibrated; present so that a checkpoint's calibrated
+        # statistics load into a freshly built backbone (strict loading).
+        get_bank(self, create=True)
 
     @property
     def width(self) -> float:

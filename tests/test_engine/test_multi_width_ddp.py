@@ -1,0 +1,101 @@
+# Copyright (c) slim_plugins contributors. All rights reserved.
+"""MultiWidthDistributedDataParallel on 2 CPU processes (gloo)."""
+import copy
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapper
+
+WIDTHS = [1.0, 0.5, 0.25]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _build_model():
+    from slim_plugins.models.algorithms import MultiWidthTrainMixin
+    from slim_plugins.ops import SlimConv2d, SlimLinear, share_width_state
+
+    class Toy(MultiWidthTrainMixin, BaseModel):
+
+        def __init__(self):
+            super().__init__()
+            self.backbone = SlimConv2d(
+                3, 8, 3, padding=1, slim_in=False, channel_rule='int')
+            self.head = SlimLinear(8, 3, channel_rule='int')
+            share_width_state(self)
+            self.init_multi_width('accumulate', 5, WIDTHS)
+
+        def forward(self, inputs, data_samples=None, mode='loss'):
+            feats = F.relu(self.backbone(inputs)).mean(dim=(2, 3))
+            return dict(loss=F.cross_entropy(self.head(feats), data_samples))
+
+    torch.manual_seed(0)
+    return Toy()
+
+
+def _full_batch() -> dict:
+    gen = torch.Generator().manual_seed(3)
+    return dict(
+        inputs=torch.randn(4, 3, 16, 16, generator=gen),
+        data_samples=torch.randint(0, 3, (4, ), generator=gen))
+
+
+def _sgd(model):
+    return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+
+def _worker(rank: int, world_size: int, port: int) -> None:
+    os.environ.pop('CUDA_VISIBLE_DEVICES', None)
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        'gloo',
+        init_method=f'tcp://127.0.0.1:{port}',
+        rank=rank,
+        world_size=world_size)
+    try:
+        from slim_plugins.engine.wrappers import \
+            MultiWidthDistributedDataParallel
+        model = _build_model()
+        reference = copy.deepcopy(model)
+        ddp = MultiWidthDistributedDataParallel(model, device_ids=None)
+        full = _full_batch()
+        half = {k: v[2 * rank:2 * rank + 2] for k, v in full.items()}
+        log_vars = ddp.train_step(half, OptimWrapper(_sgd(model)))
+        assert 'loss@w0.25' in log_vars
+        # Single process, full batch: the same step without DDP.
+        reference.train_step(full, OptimWrapper(_sgd(reference)))
+        for (name, got), want in zip(model.named_parameters(),
+                                     reference.parameters()):
+            torch.testing.assert_close(
+                got, want, atol=1e-5, rtol=0, msg=f'rank {rank}: {name}')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_step_equals_full_batch_step():
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip('torch.distributed with gloo is not available')
+    port = _free_port()
+    try:
+        mp.spawn(_worker, args=(2, port), nprocs=2, join=True)
+    except (OSError, PermissionError) as err:  # sandbox without sockets
+        pytest.skip(f'cannot spawn a 2-process group: {err}')
+
+
+def test_ddp_rejects_models_without_multi_width_step():
+    from slim_plugins.engine.wrappers import MultiWidthDistributedDataParallel
+    wrapper = object.__new__(MultiWidthDistributedDataParallel)
+    torch.nn.Module.__init__(wrapper)
+    wrapper.module = torch.nn.Linear(2, 2)
+    with pytest.raises(TypeError, match='multi_width_train_step'):
+        wrapper.train_step({}, None)
