@@ -16,6 +16,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
+case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
 PYTHON="${PYTHON:-python3.11}"
 CACHE="${SLIM_WHEEL_CACHE:-$HOME/.cache/slim_plugins/wheels}"
 LOG_DIR="$VENV/install-logs"
@@ -33,7 +34,9 @@ step() {
   local name="$1" check="$2" install="$3"
   STEP=$((STEP + 1))
   local log="$LOG_DIR/$(printf '%02d' "$STEP")-${name// /_}.log"
-  if bash -c "$check" >/dev/null 2>&1; then
+  # Checks run outside the repo, so that the checkout itself on sys.path
+  # cannot pass for an installed package.
+  if (cd / && bash -c "$check") >/dev/null 2>&1; then
     printf '[%d/%d] %-28s already done\n' "$STEP" "$TOTAL_STEPS" "$name"
     return 0
   fi

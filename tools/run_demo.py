@@ -28,7 +28,9 @@ def run(step: str, cmd: List[str]) -> float:
     """Run one step as a subprocess in the repo root; return its seconds."""
     print(f'\n==> {step}\n    $ {" ".join(cmd)}', flush=True)
     start = time.time()
-    result = subprocess.run(cmd, cwd=ROOT)
+    # Unbuffered, so that training progress shows up as it happens.
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    result = subprocess.run(cmd, cwd=ROOT, env=env)
     if result.returncode != 0:
         sys.exit(f'error: demo step "{step}" failed with exit code '
                  f'{result.returncode}; its log is above.')
