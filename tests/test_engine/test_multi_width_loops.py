@@ -118,3 +118,22 @@ def test_loop_width_errors(tmp_path):
     with pytest.raises(ValueError, match='duplicated'):
         runner.build_test_loop(
             dict(type='MultiWidthTestLoop', widths=[1.0, 1]))
+
+
+def test_val_loop_reports_per_width_keys(tmp_path):
+    hook = dict(
+        type='BNCalibrationHook',
+        widths=[1.0, 0.25],
+        num_batches=1,
+        dataloader=_loader(),
+        before=('val', ))
+    runner = _runner(str(tmp_path), custom_hooks=[hook])
+    runner._val_dataloader = _loader()
+    runner._val_evaluator = dict(type='Accuracy', topk=(1, ))
+    runner._val_loop = dict(type='MultiWidthValLoop', widths=[1.0, 0.25])
+    metrics = runner.val()
+    assert set(metrics) == {'accuracy/top1@w1', 'accuracy/top1@w0.25'}
+    with open(osp.join(runner.log_dir, 'multi_width_val.json')) as f:
+        record = json.loads(f.readline())
+    assert record['stage'] == 'val'
+    assert [r['width'] for r in record['results']] == [1.0, 0.25]

@@ -39,8 +39,14 @@ class MultiWidthLoopMixin:
     dataloader: DataLoader
     evaluator: Evaluator
 
-    def _init_widths(self, widths: Sequence[float],
-                     calibrated_module: str) -> None:
+    def __init__(self,
+                 runner,
+                 dataloader: Union[DataLoader, Dict],
+                 evaluator: Union[Evaluator, Dict, List],
+                 widths: Sequence[float],
+                 calibrated_module: str = 'backbone',
+                 fp16: bool = False) -> None:
+        super().__init__(runner, dataloader, evaluator, fp16)
         widths = [float(w) for w in widths]
         if not widths:
             raise ValueError(f'{type(self).__name__} needs at least one '
@@ -50,6 +56,15 @@ class MultiWidthLoopMixin:
                              f'{widths}.')
         self.widths = sorted(widths, reverse=True)
         self.calibrated_module = calibrated_module
+
+    def run(self) -> dict:
+        """Evaluate every width; return ``metric@w<width>`` keys."""
+        self.runner.call_hook(f'before_{self.stage}')
+        self.runner.call_hook(f'before_{self.stage}_epoch')
+        metrics = self._run_all_widths()
+        self.runner.call_hook(f'after_{self.stage}_epoch', metrics=metrics)
+        self.runner.call_hook(f'after_{self.stage}')
+        return metrics
 
     @property
     def _model(self) -> nn.Module:
@@ -145,25 +160,6 @@ class MultiWidthValLoop(MultiWidthLoopMixin, ValLoop):
 
     stage = 'val'
 
-    def __init__(self,
-                 runner,
-                 dataloader: Union[DataLoader, Dict],
-                 evaluator: Union[Evaluator, Dict, List],
-                 widths: Sequence[float],
-                 calibrated_module: str = 'backbone',
-                 fp16: bool = False) -> None:
-        super().__init__(runner, dataloader, evaluator, fp16)
-        self._init_widths(widths, calibrated_module)
-
-    def run(self) -> dict:
-        """Evaluate every width; return ``metric@w<width>`` keys."""
-        self.runner.call_hook('before_val')
-        self.runner.call_hook('before_val_epoch')
-        metrics = self._run_all_widths()
-        self.runner.call_hook('after_val_epoch', metrics=metrics)
-        self.runner.call_hook('after_val')
-        return metrics
-
 
 @LOOPS.register_module()
 class MultiWidthTestLoop(MultiWidthLoopMixin, TestLoop):
@@ -180,22 +176,3 @@ class MultiWidthTestLoop(MultiWidthLoopMixin, TestLoop):
     """
 
     stage = 'test'
-
-    def __init__(self,
-                 runner,
-                 dataloader: Union[DataLoader, Dict],
-                 evaluator: Union[Evaluator, Dict, List],
-                 widths: Sequence[float],
-                 calibrated_module: str = 'backbone',
-                 fp16: bool = False) -> None:
-        super().__init__(runner, dataloader, evaluator, fp16)
-        self._init_widths(widths, calibrated_module)
-
-    def run(self) -> dict:
-        """Evaluate every width; return ``metric@w<width>`` keys."""
-        self.runner.call_hook('before_test')
-        self.runner.call_hook('before_test_epoch')
-        metrics = self._run_all_widths()
-        self.runner.call_hook('after_test_epoch', metrics=metrics)
-        self.runner.call_hook('after_test')
-        return metrics
