@@ -17,7 +17,12 @@ model = dict(
         norm_cfg=dict(type='BN'),
         frozen_stages=4,
         init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
-    neck=dict(type='GlobalAveragePooling'),
+    # Parameter-free BN before the linear layer (MAE protocol): one learning
+    # rate suits both a pretrained and a randomly initialised backbone.
+    neck=[
+        dict(type='GlobalAveragePooling'),
+        dict(type='FeatureNormNeck', in_channels=512),
+    ],
     head=dict(
         type='LinearClsHead',
         num_classes=10,
