@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 
-.PHONY: install test test-slow lint demo clean
+.PHONY: install test test-slow lint demo demo-simclr clean
 
 install:
 	@VENV=$(VENV) bash tools/install.sh
@@ -21,7 +21,10 @@ lint: install
 	$(PY) -m isort --check-only --diff slim_plugins tools tests benchmarks
 
 demo: install
-	$(PY) tools/run_demo.py
+	$(PY) tools/run_demo.py us3l
+
+demo-simclr: install
+	$(PY) tools/run_demo.py simclr
 
 clean:
 	rm -rf work_dirs build *.egg-info

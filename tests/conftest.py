@@ -1,12 +1,20 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 """Fixtures shared by the test suite: repo paths and tiny generated data."""
 import importlib.util
+import os
 import os.path as osp
 import subprocess
 import sys
 from typing import List
 
 import pytest
+import torch
+
+# The tests run tiny networks, many of them in tool subprocesses next to
+# dataloader workers: one intra-op thread per process avoids
+# oversubscribing the cores (up to 40x slower with torch's default here).
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEST_CONFIGS = osp.join(REPO_ROOT, 'tests', 'data', 'configs')

@@ -3,7 +3,7 @@
 import pytest
 import torch.nn as nn
 from mmengine.registry import MODELS as MMENGINE_MODELS
-from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.registry import DefaultScope
 
 import slim_plugins  # noqa: F401
 from slim_plugins import registry
@@ -45,14 +45,17 @@ def test_default_scope_finds_mmpretrain_components_by_bare_name():
 def test_other_projects_reach_ours_with_scoped_names():
     from mmdet.registry import MODELS as MMDET_MODELS
     from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
-    init_default_scope('mmdet')
-    probe = MMDET_MODELS.build(dict(type='slim_plugins._ScopeProbe'))
-    assert isinstance(probe, _ScopeProbe)
-    probe = MMPRETRAIN_MODELS.build(dict(type='slim_plugins._ScopeProbe'))
-    assert isinstance(probe, _ScopeProbe)
-    # A misspelt scoped name still fails loudly.
-    with pytest.raises(KeyError):
-        MMDET_MODELS.build(dict(type='slim_plugins._NoSuchModule'))
+
+    # Restored afterwards: later tests build bare names in our scope.
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        probe = MMDET_MODELS.build(dict(type='slim_plugins._ScopeProbe'))
+        assert isinstance(probe, _ScopeProbe)
+        probe = MMPRETRAIN_MODELS.build(
+            dict(type='slim_plugins._ScopeProbe'))
+        assert isinstance(probe, _ScopeProbe)
+        # A misspelt scoped name still fails loudly.
+        with pytest.raises(KeyError):
+            MMDET_MODELS.build(dict(type='slim_plugins._NoSuchModule'))
 
 
 def test_import_registers_everything():

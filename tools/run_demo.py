@@ -1,27 +1,40 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
-"""The main job behind ``make demo``.
+"""The main job behind ``make demo``, on the real Fashion-MNIST.
 
-Pretrains SimCLR (ResNet-18) on the real Fashion-MNIST with ``tools/train.py``,
-then trains and tests the same linear probe (``tools/train.py`` +
-``tools/test.py``) twice: on the pretrained backbone and on a randomly
-initialised one, and prints both test top-1 values.
+Two jobs, each a chain of the standard tools run as subprocesses:
+
+* ``us3l`` (default, ``make demo``): US3L pretraining of a universally
+  slimmable ResNet-18 (``tools/train.py``); the per-width switchable linear
+  probe, whose BN statistics are calibrated per width before training
+  (``tools/train.py`` + ``tools/test.py``, one top-1 per width); then a
+  table of width, MACs, active parameters and top-1 and a PNG of top-1
+  against MACs (``tools/analysis_tools/plot_tradeoff.py``).
+* ``simclr`` (``make demo-simclr``, the plumbing check): plain SimCLR
+  ResNet-18 pretraining, then the same linear probe on the pretrained and
+  on a randomly initialised backbone, printing both test top-1 values.
 
 Example:
-    python tools/run_demo.py --work-dir work_dirs/demo
+    python tools/run_demo.py us3l --work-dir work_dirs/demo_us3l
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
 import subprocess
 import sys
 import time
-from typing import List
+from typing import Dict, List
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-PRETRAIN_CFG = 'configs/simclr/simclr_resnet18_1xb64-coslr-1e_fashion-mnist.py'
-PROBE_CFG = ('configs/simclr/benchmarks/'
-             'resnet18_linear-1xb128-coslr-3e_fashion-mnist.py')
+SIMCLR_CFG = 'configs/simclr/simclr_resnet18_1xb64-coslr-1e_fashion-mnist.py'
+SIMCLR_PROBE_CFG = ('configs/simclr/benchmarks/'
+                    'resnet18_linear-1xb128-coslr-3e_fashion-mnist.py')
+US3L_CFG = ('configs/us3l/'
+            'us3l-simclr_slim-resnet18_1xb64-coslr-2e_fashion-mnist.py')
+US3L_PROBE_CFG = ('configs/benchmarks/linear_probe/slim-resnet18_'
+                  'switchable-linear-1xb128-coslr-3e_fashion-mnist.py')
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
 def run(step: str, cmd: List[str]) -> float:
@@ -39,79 +52,114 @@ def run(step: str, cmd: List[str]) -> float:
 
 def last_checkpoint(work_dir: str) -> str:
     """Path of the checkpoint that the CheckpointHook saved last."""
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+    with open(osp.join(ROOT, work_dir, 'last_checkpoint')) as f:
         return f.read().strip()
 
 
-def probe(work_dir: str, name: str, init_options: List[str],
-          seconds: dict) -> float:
-    """Train and test the linear probe; return its test top-1."""
-    probe_dir = osp.join(work_dir, f'linear_{name}')
-    seconds[f'probe ({name})'] = run(
-        f'linear probe, {name} backbone: train',
-        [sys.executable, 'tools/train.py', PROBE_CFG, '--work-dir', probe_dir,
-         '--cfg-options', *init_options])
+def data_options(data_root: str, config: str) -> List[str]:
+    """``--cfg-options`` pointing every dataloader of ``config`` at data."""
+    loaders = LOADERS if 'benchmarks' in config else LOADERS[:1]
+    return [f'{loader}.dataset.data_root={data_root}' for loader in loaders]
+
+
+def train_and_test(work_dir: str, name: str, config: str, init: str,
+                   data: List[str], seconds: Dict[str, float]) -> str:
+    """Train ``config`` with backbone init option ``init``, then test its
+    last checkpoint; return the log dir of the test run."""
+    probe_dir = osp.join(work_dir, name)
+    seconds[name] = run(f'{name}: train', [
+        sys.executable, 'tools/train.py', config, '--work-dir', probe_dir,
+        '--cfg-options', init, *data
+    ])
     metrics_file = osp.join(probe_dir, 'test_metrics.json')
-    seconds[f'probe ({name})'] += run(
-        f'linear probe, {name} backbone: test', [
-            sys.executable, 'tools/test.py', PROBE_CFG,
-            last_checkpoint(probe_dir), '--work-dir', probe_dir, '--out',
-            metrics_file, '--out-item', 'metrics', '--cfg-options',
-            'model.backbone.init_cfg=None'
-        ])
-    with open(metrics_file) as f:
-        return float(json.load(f)['accuracy/top1'])
+    before = set(glob.glob(osp.join(ROOT, probe_dir, '2*')))
+    seconds[name] += run(f'{name}: test', [
+        sys.executable, 'tools/test.py', config,
+        last_checkpoint(probe_dir), '--work-dir', probe_dir, '--out',
+        metrics_file, '--out-item', 'metrics', '--cfg-options',
+        'model.backbone.init_cfg=None', *data
+    ])
+    (log_dir, ) = set(glob.glob(osp.join(ROOT, probe_dir, '2*'))) - before
+    return log_dir
+
+
+def simclr_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:
+    """Plain SimCLR, then the probe on pretrained and random backbones."""
+    pretrain_dir = osp.join(args.work_dir, 'simclr')
+    seconds['pretrain'] = run('SimCLR pretraining', [
+        sys.executable, 'tools/train.py', SIMCLR_CFG, '--work-dir',
+        pretrain_dir, '--cfg-options',
+        *data_options(args.data_root, SIMCLR_CFG)
+    ])
+    probe_data = data_options(args.data_root, SIMCLR_PROBE_CFG)
+    top1 = {}
+    for name, init in (('pretrained', 'model.backbone.init_cfg.checkpoint=' +
+                        last_checkpoint(pretrain_dir)),
+                       ('random', 'model.backbone.init_cfg=None')):
+        probe_dir = osp.join(args.work_dir, f'linear_{name}')
+        train_and_test(args.work_dir, f'linear_{name}', SIMCLR_PROBE_CFG,
+                       init, probe_data, seconds)
+        with open(osp.join(ROOT, probe_dir, 'test_metrics.json')) as f:
+            top1[name] = float(json.load(f)['accuracy/top1'])
+    print('\n'.join([
+        '', 'Fashion-MNIST linear probe (frozen ResNet-18), test top-1:',
+        f'  SimCLR-pretrained backbone : {top1["pretrained"]:6.2f} %',
+        f'  randomly initialised       : {top1["random"]:6.2f} %'
+    ]))
+    return dict(top1_pretrained=top1['pretrained'],
+                top1_random=top1['random'])
+
+
+def us3l_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:
+    """US3L pretraining, per-width probe, trade-off table and plot."""
+    pretrain_dir = osp.join(args.work_dir, 'us3l')
+    seconds['pretrain'] = run('US3L pretraining (slimmable ResNet-18)', [
+        sys.executable, 'tools/train.py', US3L_CFG, '--work-dir',
+        pretrain_dir, '--cfg-options',
+        *data_options(args.data_root, US3L_CFG)
+    ])
+    log_dir = train_and_test(
+        args.work_dir, 'linear_per_width', US3L_PROBE_CFG,
+        'model.backbone.init_cfg.checkpoint=' + last_checkpoint(pretrain_dir),
+        data_options(args.data_root, US3L_PROBE_CFG), seconds)
+    out_dir = osp.join(args.work_dir, 'tradeoff')
+    seconds['table'] = run('trade-off table and plot', [
+        sys.executable, 'tools/analysis_tools/plot_tradeoff.py',
+        osp.join(log_dir, 'multi_width_test.json'), '--config',
+        US3L_PROBE_CFG, '--input-shape', '1', '28', '28', '--labels',
+        'US3L (one run)', '--out-dir', out_dir
+    ])
+    print(f'\ntable: {out_dir}/tradeoff.md, plot: {out_dir}/tradeoff.png')
+    with open(osp.join(ROOT, out_dir, 'tradeoff.json')) as f:
+        return dict(tradeoff=json.load(f))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument(
+        'job', nargs='?', default='us3l', choices=['us3l', 'simclr'])
+    parser.add_argument('--work-dir', default=None,
+                        help='defaults to work_dirs/demo_{job}')
     parser.add_argument(
         '--data-root',
         default='data/fashion_mnist',
         help='where Fashion-MNIST is (or will be) laid out')
     args = parser.parse_args()
+    args.work_dir = args.work_dir or f'work_dirs/demo_{args.job}'
     os.makedirs(osp.join(ROOT, args.work_dir), exist_ok=True)
-    data_option = [
-        f'{loader}.dataset.data_root={args.data_root}'
-        for loader in ('train_dataloader', 'val_dataloader',
-                       'test_dataloader')
-    ]
 
-    seconds = {}
+    seconds: Dict[str, float] = {}
     seconds['data'] = run('prepare Fashion-MNIST', [
         sys.executable, 'tools/data/prepare_fashion_mnist.py', '--out',
         args.data_root
     ])
-    pretrain_dir = osp.join(args.work_dir, 'simclr')
-    seconds['pretrain'] = run('SimCLR pretraining', [
-        sys.executable, 'tools/train.py', PRETRAIN_CFG, '--work-dir',
-        pretrain_dir, '--cfg-options', data_option[0]
-    ])
-    pretrained = last_checkpoint(pretrain_dir)
-    top1_pretrained = probe(
-        args.work_dir, 'pretrained',
-        [f'model.backbone.init_cfg.checkpoint={pretrained}', *data_option],
-        seconds)
-    top1_random = probe(args.work_dir, 'random',
-                        ['model.backbone.init_cfg=None', *data_option],
-                        seconds)
-
-    lines = [
-        '', 'Fashion-MNIST linear probe (frozen ResNet-18), test top-1:',
-        f'  SimCLR-pretrained backbone : {top1_pretrained:6.2f} %',
-        f'  randomly initialised       : {top1_random:6.2f} %',
-        'seconds per step: ' + ', '.join(f'{k} {v:.0f}'
-                                         for k, v in seconds.items())
-    ]
-    print('\n'.join(lines))
+    job = us3l_job if args.job == 'us3l' else simclr_job
+    result = job(args, seconds)
+    print('seconds per step: ' + ', '.join(f'{k} {v:.0f}'
+                                           for k, v in seconds.items()))
     summary = osp.join(ROOT, args.work_dir, 'demo_result.json')
     with open(summary, 'w') as f:
-        json.dump(
-            dict(
-                top1_pretrained=top1_pretrained,
-                top1_random=top1_random,
-                seconds=seconds), f, indent=2)
+        json.dump(dict(job=args.job, seconds=seconds, **result), f, indent=2)
     print(f'saved {summary}')
 
 

@@ -11,6 +11,9 @@ from .slim_conv import SlimConv2d
 from .slim_linear import SlimLinear
 from .switchable_bn import (SwitchableBatchNorm1d, SwitchableBatchNorm2d,
                             width_key)
+from .sync_slim_bn import (AllGatherSyncBatchNorm, SyncSlimBatchNorm1d,
+                           SyncSlimBatchNorm2d, SyncSwitchableBatchNorm1d,
+                           SyncSwitchableBatchNorm2d)
 from .width_state import (SlimMixin, WidthState, get_width, set_width,
                           share_width_state, slim_ops, using_width)
 
@@ -19,5 +22,7 @@ __all__ = [
     'make_divisible_channels', 'SlimBatchNorm1d', 'SlimBatchNorm2d',
     'SlimConv2d', 'SlimLinear', 'SwitchableBatchNorm1d',
     'SwitchableBatchNorm2d', 'width_key', 'SlimMixin', 'WidthState',
-    'get_width', 'set_width', 'share_width_state', 'slim_ops', 'using_width'
+    'get_width', 'set_width', 'share_width_state', 'slim_ops', 'using_width',
+    'AllGatherSyncBatchNorm', 'SyncSlimBatchNorm1d', 'SyncSlimBatchNorm2d',
+    'SyncSwitchableBatchNorm1d', 'SyncSwitchableBatchNorm2d'
 ]

@@ -19,6 +19,8 @@ _LAZY_EXPORTS: Dict[str, str] = {
     'WidthComplexity': '.flops',
     'count_macs': '.flops',
     'width_complexity': '.flops',
+    'SYNC_BN_IMPLEMENTATIONS': '.sync_bn',
+    'convert_sync_batchnorm': '.sync_bn',
 }
 
 

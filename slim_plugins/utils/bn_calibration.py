@@ -209,7 +209,10 @@ def _calibration_mode(module: nn.Module,
     momenta = {bn: bn.momentum for bn in bns}
     try:
         with preserved_bn_buffers(module):
-            module.train()
+            # Not module.train(): a frozen / norm_eval backbone would put
+            # its BNs back in eval mode and nothing would be calibrated.
+            for m in module.modules():
+                m.training = True
             for bn in bns:
                 bn.momentum = momentum
             yield

@@ -116,3 +116,22 @@ def test_hook_rejects_bad_samplers_and_models(tmp_path):
     runner.model.__class__ = BaseModel
     with pytest.raises(TypeError, match='set_train_widths'):
         hook.before_train(runner)
+
+
+def test_hook_asks_the_model_to_check_whole_width_lists(tmp_path):
+    """A model's own rule on width lists fails before the first step."""
+
+    class AllOrFullOnly(RecordingToy):
+
+        def check_train_widths(self, widths):
+            if sorted(widths) not in ([1.0], [0.25, 0.5, 0.75, 1.0]):
+                raise ValueError(f'widths {sorted(widths)} are neither the '
+                                 'full width nor all four widths')
+
+    runner = _runner(str(tmp_path / 'subset'), max_iters=2)
+    runner.model.__class__ = AllOrFullOnly
+    hook = WidthSamplingHook(
+        dict(type='SandwichSampler', width_range=(0.25, 1.0), num_samples=2))
+    with pytest.raises(ValueError, match='neither the full width'):
+        hook.before_train(runner)
+    assert runner.model.history == []

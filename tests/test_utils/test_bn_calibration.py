@@ -155,3 +155,18 @@ def test_needs_calibration():
     assert needs_calibration(_net())
     assert not needs_calibration(_net(track_running_stats=False))
     assert not needs_calibration(_net(width_mode='switchable'))
+
+
+def test_frozen_backbone_is_still_calibrated():
+    """norm_eval / frozen stages must not keep BNs in eval mode during
+    calibration (SlimResNet.train() would put them back)."""
+    frozen = _net(frozen_stages=4, norm_eval=True)
+    reference = _net()
+    batches = [x + 3. for x in _batches(2)]
+    got = calibrate_bn(frozen, batches, frozen, [0.5], num_batches=2)
+    want = calibrate_bn(reference, batches, reference, [0.5],
+                        num_batches=2)
+    stem = got[0.5]['bn1']['running_mean']
+    assert stem.abs().max() > 0.1  # not the untouched zeros
+    torch.testing.assert_close(stem, want[0.5]['bn1']['running_mean'])
+    assert not frozen.bn1.training

@@ -1,5 +1,9 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 from .bn_calibration_hook import BNCalibrationHook
+from .knn_memory_hook import KNNMemoryHook
+from .sync_slim_bn_hook import SyncSlimBNHook
 from .width_sampling_hook import WidthSamplingHook
 
-__all__ = ['BNCalibrationHook', 'WidthSamplingHook']
+__all__ = [
+    'BNCalibrationHook', 'KNNMemoryHook', 'SyncSlimBNHook', 'WidthSamplingHook'
+]

@@ -74,16 +74,22 @@ class WidthSamplingHook(Hook):
         target = getattr(model, self.check_widths_with, model)
         states = {id(op.width_state): op.width_state
                   for op in slim_ops(target)}
-        if not states:
+        # A model may constrain whole width lists too (SlimCLR trains the
+        # full width alone or all of its widths).
+        check_step = getattr(model, 'check_train_widths', None)
+        if not states and check_step is None:
             return
         # Probe the schedule without consuming the sampler's randomness.
         saved = self.sampler.state_dict()
         try:
             for epoch in sorted({0, max_epochs / 4, max_epochs / 2,
                                  3 * max_epochs / 4, max_epochs - 1}):
-                for width in self.sampler.sample(epoch, max_epochs):
+                widths = self.sampler.sample(epoch, max_epochs)
+                for width in widths:
                     for state in states.values():
                         state.check(width)
+                if check_step is not None:
+                    check_step(widths)
         finally:
             self.sampler.load_state_dict(saved)
 

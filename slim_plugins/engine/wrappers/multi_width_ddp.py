@@ -21,8 +21,13 @@ class MultiWidthDistributedDataParallel(MMDistributedDataParallel):
     synchronisation) and the accumulate mode can skip the synchronisation of
     all but the last width with ``no_sync``.
 
-    Select it with ``model_wrapper_cfg = dict(
-    type='MultiWidthDistributedDataParallel', find_unused_parameters=True)``
+    Select it with the scoped name (mmengine's ``Runner.wrap_model`` looks
+    the type up without the default scope)::
+
+        model_wrapper_cfg = dict(
+            type='slim_plugins.MultiWidthDistributedDataParallel',
+            find_unused_parameters=True)
+
     (unused parameters: switchable BN of other widths, predictors used by
     sub-networks only).
     """

@@ -1,4 +1,12 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
+from .feature_distill import FeatureDistiller, layer_channels, record_features
 from .multi_width_step import STEP_MODES, MultiWidthTrainMixin
+from .slimclr_mocov2 import SlimCLRMoCoV2, SlimCLRWidthsMixin
+from .slimclr_mocov3 import SlimCLRMoCoV3
+from .us3l import US3L
 
-__all__ = ['MultiWidthTrainMixin', 'STEP_MODES']
+__all__ = [
+    'MultiWidthTrainMixin', 'STEP_MODES', 'SlimCLRMoCoV2', 'SlimCLRMoCoV3',
+    'SlimCLRWidthsMixin', 'US3L', 'FeatureDistiller', 'record_features',
+    'layer_channels'
+]

@@ -63,6 +63,8 @@ class MultiWidthTrainMixin:
         self.step_mode = step_mode
         self.loss_weighting = loss_weighting
         self._train_widths: Optional[List[float]] = None
+        self._named_widths = tuple(
+            float(w) for w in (default_widths or ()))
         if default_widths is not None:
             self.set_train_widths(default_widths)
         self.current_width: Optional[float] = None
@@ -103,6 +105,24 @@ class MultiWidthTrainMixin:
             getattr(self, name, None) for name in ('backbone', 'neck', 'head')
         ]
         return [m for m in modules if m is not None and slim_ops(m)]
+
+    def width_log_suffix(self, width: float, index: int) -> str:
+        """Suffix of the per-width log keys of ``widths[index]``.
+
+        A width of a fixed set (switchable widths, the ends of a universal
+        range, ``default_widths``) is named by its value (``w0.25``);
+        a width drawn at random from a range is named by its position in
+        the step (``rand1``), so that the logged keys (and the message hub
+        in checkpoints) do not grow with every new random width.
+        """
+        named = set(self._named_widths)
+        for module in self.slimmable_modules():
+            for op in slim_ops(module):
+                state = op.width_state
+                named.update(state.widths or state.width_range)
+        if any(abs(width - w) < 1e-9 for w in named):
+            return width_suffix(width)
+        return f'rand{index}'
 
     @contextlib.contextmanager
     def student_width(self, width: float) -> Iterator[None]:
@@ -180,8 +200,9 @@ class MultiWidthTrainMixin:
                 else:
                     optim_wrapper.update_params(weighted)
             total = total + weighted.detach()
+            suffix = self.width_log_suffix(width, index)
             for name, value in width_log.items():
-                log_vars[f'{name}@{width_suffix(width)}'] = value
+                log_vars[f'{name}@{suffix}'] = value
         if accumulate:
             optim_wrapper.step()
             optim_wrapper.zero_grad()

@@ -1,6 +1,10 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
+from .deployed_slim_resnet import DeployedSlimResNet, width_channel_table
 from .narrow_resnet import NarrowResNet
 from .resnet_base import ResNetChannels
 from .slim_resnet import SlimResNet
 
-__all__ = ['NarrowResNet', 'ResNetChannels', 'SlimResNet']
+__all__ = [
+    'DeployedSlimResNet', 'NarrowResNet', 'ResNetChannels', 'SlimResNet',
+    'width_channel_table'
+]

@@ -204,3 +204,21 @@ def test_student_width_only_touches_slimmable_modules():
         assert model.backbone.width_state.width == 0.5
         assert model.teacher.width_state.width == 1.0
     assert model.backbone.width_state.width == 1.0
+
+
+def test_random_widths_are_logged_by_position():
+    """Keys of widths drawn from a range do not grow with every draw."""
+    torch.manual_seed(0)
+    model = ToyMultiWidth('accumulate')  # universal state, range (0, 1]
+    batch = _batches(1)[0]
+    keys = set()
+    for widths in ([1.0, 0.61, 0.3], [1.0, 0.37, 0.3]):
+        model.set_train_widths(widths)
+        log_vars = model.train_step(batch, OptimWrapper(_sgd(model)))
+        keys |= {k for k in log_vars if k.startswith('loss@')}
+    # 1.0 ends the range: named by value; the others by position.
+    assert keys == {'loss@w1', 'loss@rand1', 'loss@rand2'}
+    named = ToyMultiWidth('accumulate', default_widths=[1.0, 0.3])
+    named.set_train_widths([1.0, 0.61, 0.3])
+    assert set(named.train_step(batch, OptimWrapper(_sgd(named)))) >= {
+        'loss@w1', 'loss@rand1', 'loss@w0.3'}

@@ -1,0 +1,49 @@
+# SlimCLR-MoCoV2 sized for a CPU: slimmable ResNet-18 (ImageNet stem,
+# 1 input channel) on Fashion-MNIST for 2 epochs, sub-networks from epoch 1.
+# Prepare the data with `python tools/data/prepare_fashion_mnist.py`.
+_base_ = [
+    '../_base_/models/slimclr_mocov2_slim-resnet50.py',
+    '../_base_/datasets/fashion_mnist_bs64_simclr.py',
+    '../_base_/default_runtime.py',
+]
+
+widths = [1.0, 0.75, 0.5, 0.25]  # the list of the model base
+max_epochs = 2
+slow_start_epoch = 1
+
+model = dict(
+    queue_len=4096,  # 64 batches of 64
+    momentum=0.99,  # a short run needs a faster key encoder
+    backbone=dict(depth=18, in_channels=1),
+    neck=dict(in_channels=512, hid_channels=512))
+
+custom_hooks = [
+    dict(
+        type='WidthSamplingHook',
+        sampler=dict(
+            type='SlowStartSampler',
+            sampler=widths,
+            start_epoch=slow_start_epoch)),
+]
+model_wrapper_cfg = dict(
+    type='slim_plugins.MultiWidthDistributedDataParallel',
+    find_unused_parameters=True)
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.06, momentum=0.9, weight_decay=1e-4))
+param_scheduler = [
+    dict(
+        type='SlowStartCosineLR',
+        warmup=0.1,
+        slow_start=slow_start_epoch,
+        post_slow_start_lr=0.06,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True)
+]
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+default_hooks = dict(logger=dict(interval=50))
+auto_scale_lr = dict(base_batch_size=64)

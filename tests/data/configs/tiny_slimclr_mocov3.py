@@ -1,0 +1,47 @@
+# SlimCLR-MoCoV3 on tiny generated CIFAR-10, same schedule as
+# tiny_slimclr_mocov2.py.
+_base_ = ['./tiny_slimclr_mocov2.py']
+
+widths = [1.0, 0.75, 0.5, 0.25]
+model = dict(
+    _delete_=True,
+    type='SlimCLRMoCoV3',
+    momentum=0.99,
+    backbone=dict(
+        type='SlimResNet',
+        depth=18,
+        stem='cifar',
+        stem_channels=8,
+        base_channels=8,
+        width_mode='switchable',
+        widths=widths,
+        channel_rule='int'),
+    neck=dict(
+        type='SlimMLPNeck',
+        in_channels=64,
+        hid_channels=32,
+        out_channels=16,
+        with_bias=False,
+        norm='switchable',
+        with_last_bn=True,
+        with_last_bn_affine=False,
+        width_mode='switchable',
+        widths=widths,
+        channel_rule='int'),
+    predictor=dict(
+        type='SlimMLPNeck',
+        in_channels=16,
+        hid_channels=32,
+        out_channels=16,
+        with_bias=False,
+        norm='switchable',
+        slim_in=False,
+        with_avg_pool=False,
+        width_mode='switchable',
+        widths=widths,
+        channel_rule='int'),
+    data_preprocessor=dict(
+        type='SelfSupDataPreprocessor',
+        mean=[125.3, 123.0, 113.9],
+        std=[63.0, 62.1, 66.7],
+        to_rgb=False))

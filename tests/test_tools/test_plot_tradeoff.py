@@ -1,0 +1,142 @@
+# Copyright (c) slim_plugins contributors. All rights reserved.
+"""tools/analysis_tools/plot_tradeoff.py on a real tools/test.py result."""
+import glob
+import json
+import os
+import os.path as osp
+
+import pytest
+import torch
+from conftest import REPO_ROOT, load_tool, run_tool
+from matplotlib import image as mpimg
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import slim_plugins  # noqa: F401
+from slim_plugins.registry import MODELS
+from slim_plugins.utils import width_complexity
+
+TEST = osp.join(REPO_ROOT, 'tools', 'test.py')
+
+CONFIG = """
+_base_ = ['{repo}/configs/_base_/default_runtime.py']
+data_root = '{data}'
+model = dict(
+    type='SimCLR',
+    data_preprocessor=dict(
+        type='SelfSupDataPreprocessor', mean=[125.3, 123.0, 113.9],
+        std=[63.0, 62.1, 66.7], to_rgb=False),
+    backbone=dict(type='SlimResNet', depth=18, stem='cifar',
+                  stem_channels=8, base_channels=8, width_range=(0.25, 1.0)),
+    neck=dict(type='NonLinearNeck', in_channels=64, hid_channels=16,
+              out_channels=8, num_layers=2, with_avg_pool=True),
+    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
+              temperature=0.1))
+pipeline = [dict(type='PackInputs')]
+memory_dataloader = dict(
+    batch_size=8, num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type='UncheckedCIFAR10', data_root=data_root,
+                 split='train', pipeline=pipeline))
+test_dataloader = dict(
+    batch_size=8, num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type='UncheckedCIFAR10', data_root=data_root,
+                 split='test', pipeline=pipeline))
+test_evaluator = dict(type='KNNAccuracy', memory_dataloader=memory_dataloader)
+test_cfg = dict(type='MultiWidthTestLoop', widths=[1.0, 0.5, 0.25])
+custom_hooks = [
+    dict(type='KNNMemoryHook'),
+    dict(type='BNCalibrationHook', widths=[1.0, 0.5, 0.25], num_batches=2,
+         dataloader=memory_dataloader),
+]
+"""
+
+
+@pytest.fixture(scope='module')
+def real_results(tmp_path_factory, tiny_cifar10):
+    """(config, multi_width_test.json) of a real tiny tools/test.py run."""
+    tmp = tmp_path_factory.mktemp('tradeoff')
+    config = tmp / 'slim_simclr_knn.py'
+    config.write_text(CONFIG.format(repo=REPO_ROOT, data=tiny_cifar10))
+    init_default_scope('slim_plugins')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(str(config)).model)
+    checkpoint = tmp / 'model.pth'
+    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    # One thread: two on a shared 2-core machine mostly wait for each other.
+    run_tool([TEST, str(config), str(checkpoint), '--work-dir',
+              str(tmp / 'work')],
+             env=dict(os.environ, OMP_NUM_THREADS='1'))
+    files = glob.glob(str(tmp / 'work' / '*' / 'multi_width_test.json'))
+    assert len(files) == 1
+    return str(config), files[0]
+
+
+def _plot(argv):
+    load_tool('tools/analysis_tools/plot_tradeoff.py').main(argv)
+
+
+def test_table_and_png(tmp_path, real_results, capsys):
+    config, results = real_results
+    # A second run in the loop's format, with two records: the last counts.
+    with open(results) as f:
+        record = json.loads(f.readline())
+    other = tmp_path / 'individual.json'
+    stale = dict(record, results=[dict(r, **{'knn/top1_k20': -1.})
+                                  for r in record['results']])
+    fresh = dict(record, results=[
+        dict(r, **{'knn/top1_k20': 10. * i})
+        for i, r in enumerate(record['results'])
+    ])
+    other.write_text(json.dumps(stale) + '\n' + json.dumps(fresh) + '\n')
+    out_dir = tmp_path / 'plots'
+    _plot([
+        results,
+        str(other), '--config', config, '--input-shape', '3', '32', '32',
+        '--labels', 'slimmable', 'individual', '--out-dir',
+        str(out_dir)
+    ])
+
+    png = out_dir / 'tradeoff.png'
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert mpimg.imread(str(png)).ndim == 3
+
+    summary = json.loads((out_dir / 'tradeoff.json').read_text())
+    assert summary['metric'] == 'knn/top1_k20'
+    cfg = Config.fromfile(config)
+    backbone = MODELS.build(cfg.model.backbone)
+    costs = width_complexity(backbone, [1.0, 0.5, 0.25], (3, 32, 32))
+    md = (out_dir / 'tradeoff.md').read_text()
+    assert md in capsys.readouterr().out
+    for run, label in zip(summary['runs'], ['slimmable', 'individual']):
+        assert run['label'] == label and f'### {label}' in md
+        assert [r['width'] for r in run['rows']] == [1.0, 0.5, 0.25]
+        for row, cost in zip(run['rows'], costs):
+            assert (row['macs'], row['params']) == (cost.macs, cost.params)
+            assert (f'| {cost.width:g} | {cost.macs / 1e6:.3f} | '
+                    f'{cost.params / 1e6:.3f} | ') in md
+    # Metric values: the real run's, and the last record of the other file.
+    real = {r['width']: r['knn/top1_k20'] for r in record['results']}
+    for row in summary['runs'][0]['rows']:
+        assert row['knn/top1_k20'] == real[row['width']]
+    assert [r['knn/top1_k20'] for r in summary['runs'][1]['rows']] == \
+        [0., 10., 20.]
+    assert '| 0.5 |' in md and '| 10.00 |' in md
+
+
+def test_bad_input(tmp_path, real_results):
+    config, results = real_results
+    out = ['--out-dir', str(tmp_path / 'o')]
+    with pytest.raises(SystemExit, match='no metric .accuracy/top5'):
+        _plot([results, '--config', config, '--metric', 'accuracy/top5',
+               *out])
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{"accuracy": 1}\n')
+    with pytest.raises(SystemExit, match='no "results" list'):
+        _plot([str(bad), '--config', config, *out])
+    with pytest.raises(SystemExit, match='2 labels for 1'):
+        _plot([results, '--config', config, '--labels', 'a', 'b', *out])
+    assert not (tmp_path / 'o').exists()
