@@ -31,9 +31,9 @@ SIMCLR_CFG = 'configs/simclr/simclr_resnet18_1xb64-coslr-1e_fashion-mnist.py'
 SIMCLR_PROBE_CFG = ('configs/simclr/benchmarks/'
                     'resnet18_linear-1xb128-coslr-3e_fashion-mnist.py')
 US3L_CFG = ('configs/us3l/'
-            'us3l-simclr_slim-resnet18_1xb64-coslr-2e_fashion-mnist.py')
-US3L_PROBE_CFG = ('configs/benchmarks/linear_probe/slim-resnet18_'
-                  'switchable-linear-1xb128-coslr-3e_fashion-mnist.py')
+            'us3l-simclr_slim-resnet18_1xb64-coslr-1e_fashion-mnist.py')
+US3L_PROBE_CFG = ('configs/us3l/benchmarks/slim-resnet18-c32_'
+                  'switchable-linear-1xb128-coslr-1e_fashion-mnist.py')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 

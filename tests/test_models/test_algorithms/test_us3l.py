@@ -311,7 +311,7 @@ def test_bad_input():
 CONFIGS = [
     'us3l-simclr_slim-resnet18_4xb128-coslr-400e_cifar100.py',
     'us3l-byol_slim-resnet50_8xb60-coslr-100e_in1k.py',
-    'us3l-simclr_slim-resnet18_1xb64-coslr-2e_fashion-mnist.py',
+    'us3l-simclr_slim-resnet18_1xb64-coslr-1e_fashion-mnist.py',
 ]
 
 
