@@ -1,0 +1,208 @@
+# Copyright (c) slim_plugins contributors. All rights reserved.
+"""benchmarks/slim_vs_individual.py: the options that make an individual
+model and its probe, and the whole comparison through the tools."""
+import copy
+import json
+import os
+import os.path as osp
+import re
+import struct
+
+import pytest
+import torch
+from conftest import REPO_ROOT, load_tool, run_tool
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper
+
+import slim_plugins  # noqa: F401
+from slim_plugins.models.losses import InfoNCEv2DistillLoss
+from slim_plugins.ops import using_width
+from slim_plugins.registry import HOOKS, MODELS
+
+SCRIPT = 'benchmarks/slim_vs_individual.py'
+bench = load_tool(SCRIPT)
+ONE_THREAD = dict(os.environ, OMP_NUM_THREADS='1')
+
+
+def _pretrain_cfg(*options):
+    return bench.merged_config(
+        osp.join(REPO_ROOT, bench.US3L_CFG),
+        bench.TINY_PRETRAIN + list(options))
+
+
+def _model(cfg):
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    return model.train()
+
+
+def _without(cfg, *keys):
+    """The config as a dict, minus dotted ``keys``."""
+    out = copy.deepcopy(cfg.to_dict())
+    for key in keys:
+        *parents, last = key.split('.')
+        node = out
+        for parent in parents:
+            node = node[int(parent)] if isinstance(node, list) else \
+                node[parent]
+        node.pop(last, None)
+    return out
+
+
+def test_individual_model_is_the_us3l_config_at_one_width():
+    us3l_cfg = _pretrain_cfg()
+    (index, ) = bench.hook_indices(us3l_cfg, 'WidthSamplingHook')
+    cfg = _pretrain_cfg(*bench.individual_options(us3l_cfg, 0.5))
+    # Only the widths and the distillation differ from the US3L config.
+    sampler = f'custom_hooks.{index}.sampler'
+    changed = ('model.distill', 'model.default_widths', sampler)
+    assert _without(cfg, *changed) == _without(us3l_cfg, *changed)
+    hook = HOOKS.build(copy.deepcopy(cfg.custom_hooks[index]))
+    for epoch in (0.0, 0.5):
+        assert hook.sampler.sample(epoch, 1) == [0.5]
+
+    model = _model(cfg)
+    assert not model.distill and model.aux_predictor is None
+    assert model.train_widths == [0.5]
+    # One step trains width 0.5 only, against the EMA copy run at 0.5 (a
+    # SimCLR-Momentum network of width 0.5): at initialisation the copy
+    # equals the student, so the targets are the student's own projections.
+    gen = torch.Generator().manual_seed(1)
+    batch = dict(
+        inputs=[
+            torch.randint(0, 256, (4, 1, 28, 28), generator=gen).float()
+            for _ in range(2)
+        ],
+        data_samples=None)
+    views = model.data_preprocessor(copy.deepcopy(batch), True)['inputs']
+    with torch.no_grad(), using_width(model.backbone, 0.5), \
+            using_width(model.neck, 0.5):
+        z = [model.neck(model.backbone(v))[0] for v in views]
+    with torch.no_grad(), using_width(model.backbone, 1.0), \
+            using_width(model.neck, 1.0):
+        z_full = [model.neck(model.backbone(v))[0] for v in views]
+    loss = InfoNCEv2DistillLoss(temperature=0.5)
+    # L = (l(z_1, t_2) + l(z_2, t_1)) / 2 with t = z (teacher == student)
+    expected = 0.5 * (loss(z[0], z[1]) + loss(z[1], z[0]))
+    at_full_width = 0.5 * (loss(z[0], z_full[1]) + loss(z[1], z_full[0]))
+    assert not torch.allclose(expected, at_full_width)
+    log = model.train_step(
+        batch,
+        OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.0)))
+    assert {k for k in log if '@' in k} == {
+        'loss@w0.5', 'loss_base@w0.5', 'loss_group_reg@w0.5'
+    }
+    torch.testing.assert_close(log['loss_base@w0.5'], expected)
+
+
+def test_iters_options_keep_the_epochs():
+    cfg = Config(
+        dict(
+            train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=2),
+            train_dataloader=dict(
+                batch_size=64, dataset=dict(indices=45000))))
+    assert bench.iters_options(cfg, None) == []
+    # ceil(3 / 2) = 2 iterations per epoch of 64 images
+    assert bench.iters_options(cfg, 3) == [
+        'train_dataloader.dataset.indices=128'
+    ]
+    with pytest.raises(SystemExit, match='subset of 45000'):
+        bench.iters_options(cfg, 2000)  # 1000 x 64 > 45000
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=10)
+    assert bench.iters_options(cfg, 5) == ['train_cfg.max_iters=5']
+
+
+def test_probe_options_probe_one_width_without_distillation():
+    path = osp.join(REPO_ROOT, bench.US3L_PROBE_CFG)
+    base = bench.merged_config(path, bench.TINY_PROBE)
+    old_epochs = base.train_cfg.max_epochs
+    options = bench.probe_options(base, [0.5], old_epochs + 1, 0.0)
+    cfg = bench.merged_config(path, bench.TINY_PROBE + options)
+    assert list(cfg.model.widths) == [0.5]
+    assert list(cfg.model.head.widths) == [0.5]
+    assert cfg.model.head.distill_weight == 0.0
+    assert list(cfg.test_cfg.widths) == [0.5]
+    (index, ) = bench.hook_indices(cfg, 'BNCalibrationHook')
+    assert list(cfg.custom_hooks[index].widths) == [0.5]
+    assert cfg.train_cfg.max_epochs == old_epochs + 1
+    cosine = cfg.param_scheduler[0]
+    assert cosine.T_max == cosine.end == old_epochs + 1
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.backbone.pop('init_cfg')
+    assert MODELS.build(model_cfg).train_widths == [0.5]
+
+
+def test_table_marks_widths_without_a_model():
+    text = bench.table([1.0, 0.75, 0.5], {
+        'US3L (one run)': {'1': 80.0, '0.75': 79.5, '0.5': 78.25},
+        'individual': {'1': 81.0, '0.5': 77.0},
+    })
+    lines = text.splitlines()
+    assert lines[0].split() == ['w=1.0', 'w=0.75', 'w=0.5']
+    assert lines[1].split()[-3:] == ['80.00', '79.50', '78.25']
+    assert lines[2].split() == ['individual', '81.00', '-', '77.00']
+
+
+def test_bad_input(tmp_path):
+    with pytest.raises(SystemExit, match='prepare_fashion_mnist'):
+        bench.main(['--data-root', str(tmp_path / 'missing')])
+    with pytest.raises(SystemExit, match='width_range'):
+        bench.main(['--data-root', str(tmp_path), '--widths', '0.1'])
+    with pytest.raises(SystemExit, match='duplicates'):
+        bench.main(
+            ['--data-root', str(tmp_path), '--widths', '0.5', '0.5'])
+
+
+def _write_fashion_mnist(root: str, num_train: int = 16,
+                         num_test: int = 8) -> None:
+    """Tiny random idx files in the format of the real Fashion-MNIST."""
+    gen = torch.Generator().manual_seed(0)
+    for split, num in (('train', num_train), ('t10k', num_test)):
+        labels = torch.arange(num) % 10
+        images = torch.randint(
+            0, 256, (num, 28, 28), generator=gen, dtype=torch.uint8)
+        with open(osp.join(root, f'{split}-images-idx3-ubyte'), 'wb') as f:
+            f.write(struct.pack('>IIII', 2051, num, 28, 28))
+            f.write(images.numpy().tobytes())
+        with open(osp.join(root, f'{split}-labels-idx1-ubyte'), 'wb') as f:
+            f.write(struct.pack('>II', 2049, num))
+            f.write(labels.to(torch.uint8).numpy().tobytes())
+
+
+@pytest.mark.slow
+def test_end_to_end_on_tiny_fashion_mnist(tmp_path):
+    data_root = tmp_path / 'fashion_mnist'
+    data_root.mkdir()
+    _write_fashion_mnist(str(data_root))
+    work_dir = tmp_path / 'work'
+    result = run_tool([
+        SCRIPT, '--work-dir',
+        str(work_dir), '--data-root',
+        str(data_root), '--iters', '2', '--probe-epochs', '1', '--tiny'
+    ],
+                      env=ONE_THREAD)
+    out = result.stdout
+    number = r'\s+(\d+\.\d\d)'
+    us3l = re.search(r'^US3L \(one run\)' + number * 4 + r'\s*$', out,
+                     re.MULTILINE)
+    individual = re.search(
+        r'^individual' + number + r'\s+-' + number * 2 + r'\s*$', out,
+        re.MULTILINE)
+    assert us3l and individual, out[-3000:]
+    for value in us3l.groups() + individual.groups():
+        assert 0.0 <= float(value) <= 100.0
+    assert 'Same per-width compute' in out
+    assert 'pretrain individual w=0.25' in out
+
+    summary = json.loads((work_dir / 'slim_vs_individual.json').read_text())
+    assert set(summary['top1']['US3L (one run)']) == {'1', '0.75', '0.5',
+                                                      '0.25'}
+    assert set(summary['top1']['individual']) == {'1', '0.5', '0.25'}
+    # The same number of iterations for every model.
+    assert set(summary['pretrain_iters'].values()) == {2}
+    table = (work_dir / 'tradeoff' / 'tradeoff.md').read_text()
+    assert '### US3L (one run)' in table and '### individual' in table
+    assert (work_dir / 'tradeoff' / 'tradeoff.png').stat().st_size > 0
