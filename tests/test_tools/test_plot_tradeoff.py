@@ -140,3 +140,29 @@ def test_bad_input(tmp_path, real_results):
     with pytest.raises(SystemExit, match='2 labels for 1'):
         _plot([results, '--config', config, '--labels', 'a', 'b', *out])
     assert not (tmp_path / 'o').exists()
+
+
+def test_best_epoch_is_an_extra_column(tmp_path, real_results):
+    """SlimCLR's best epoch (chosen by the widest width) next to the last."""
+    config, _ = real_results
+
+    def record(epoch, values):
+        return dict(stage='val', epoch=epoch, iter=10 * epoch, results=[
+            {'width': w, 'accuracy/top1': v}
+            for w, v in zip((1.0, 0.5, 0.25), values)])
+
+    results = tmp_path / 'multi_width_val.json'
+    results.write_text('\n'.join(
+        json.dumps(r) for r in (record(1, [40., 30., 20.]),
+                                record(2, [50., 31., 25.]),
+                                record(3, [45., 41., 35.]))) + '\n')
+    out_dir = tmp_path / 'plots'
+    _plot([str(results), '--config', config, '--input-shape', '3', '32',
+           '32', '--out-dir', str(out_dir)])
+    rows = json.loads((out_dir / 'tradeoff.json').read_text())['runs'][0][
+        'rows']
+    column = 'accuracy/top1 (best epoch 2)'
+    # Last epoch in the metric column, epoch 2 (best at width 1) beside it.
+    assert [r['accuracy/top1'] for r in rows] == [45., 41., 35.]
+    assert [r[column] for r in rows] == [50., 31., 25.]
+    assert column in (out_dir / 'tradeoff.md').read_text()

@@ -5,9 +5,11 @@ Reads the JSON lines that ``MultiWidthValLoop``/``MultiWidthTestLoop``
 append to ``<log_dir>/multi_width_{val,test}.json`` (one record per
 evaluation: ``{"stage", "epoch", "iter", "results": [{"width": w,
 "<metric>": value, ...}, ...]}``; the last record is used unless
-``--record`` says otherwise), computes MACs and active parameters of each
-width with :func:`slim_plugins.utils.width_complexity` on the config's
-backbone, and writes to ``--out-dir``:
+``--record`` says otherwise; with several records, the best epoch chosen
+by the widest width as SlimCLR does is an extra column), computes MACs and
+active parameters of each width with
+:func:`slim_plugins.utils.width_complexity` on the config's backbone, and
+writes to ``--out-dir``:
 
 * ``tradeoff.md``: one markdown table per results file (width, MACs,
   active params and every metric), also printed;
@@ -72,16 +74,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def read_results(path: str, record: int = -1) -> List[Dict[str, float]]:
-    """The per-width results of one record of a multi-width JSON file.
-
-    Args:
-        path (str): A ``multi_width_{val,test}.json`` file.
-        record (int): Index of the record (line). Defaults to -1.
-
-    Returns:
-        list[dict]: ``[{'width': w, '<metric>': value, ...}, ...]``.
-    """
+def read_records(path: str) -> List[dict]:
+    """Every evaluation record of a multi-width JSON file, in order."""
     if not osp.isfile(path):
         fail(f'results file {path!r} does not exist.')
     with open(path) as f:
@@ -94,6 +88,20 @@ def read_results(path: str, record: int = -1) -> List[Dict[str, float]]:
              f'loops.')
     if not records:
         fail(f'{path} holds no evaluation record.')
+    return records
+
+
+def read_results(path: str, record: int = -1) -> List[Dict[str, float]]:
+    """The per-width results of one record of a multi-width JSON file.
+
+    Args:
+        path (str): A ``multi_width_{val,test}.json`` file.
+        record (int): Index of the record (line). Defaults to -1.
+
+    Returns:
+        list[dict]: ``[{'width': w, '<metric>': value, ...}, ...]``.
+    """
+    records = read_records(path)
     if not -len(records) <= record < len(records):
         fail(f'--record {record}: {path} has {len(records)} records.')
     chosen = records[record]
@@ -103,6 +111,34 @@ def read_results(path: str, record: int = -1) -> List[Dict[str, float]]:
              f'{{"width": ..., metrics}}; pass the multi_width_*.json '
              f'written by MultiWidthValLoop/MultiWidthTestLoop.')
     return results
+
+
+def best_epoch_results(path: str, metric: str) -> Optional[dict]:
+    """The record whose widest width scores best on ``metric``.
+
+    SlimCLR reports the epoch chosen by the full width's top-1 (all widths
+    at that epoch); here it is only an extra column next to the last
+    epoch, since choosing on the evaluation set inflates the numbers.
+
+    Returns:
+        dict | None: ``{'epoch': e, 'values': {width: value}}``, or None
+        when the file holds a single record.
+    """
+    records = read_records(path)
+    if len(records) < 2:
+        return None
+
+    def widest(record: dict) -> float:
+        top = max(record['results'], key=lambda r: float(r['width']))
+        return float(top.get(metric, float('-inf')))
+
+    best = max(records, key=widest)
+    return dict(
+        epoch=best.get('epoch'),
+        values={
+            float(r['width']): r.get(metric)
+            for r in best['results']
+        })
 
 
 def default_labels(paths: Sequence[str]) -> List[str]:
@@ -211,6 +247,12 @@ def main(argv: Optional[List[str]] = None) -> None:
             rows.append(dict(r, width=float(r['width']), macs=cost.macs,
                              params=cost.params))
         metrics = [k for k in results[0] if k != 'width']
+        best = best_epoch_results(path, metric)
+        if best is not None and args.record == -1:
+            column = f'{metric} (best epoch {best["epoch"]})'
+            for row in rows:
+                row[column] = best['values'].get(row['width'])
+            metrics.append(column)
         tables.append(markdown_table(label, rows, metrics))
         summary['runs'].append(dict(label=label, file=path, rows=rows))
         points = [(row['macs'] / 1e6, row[metric], row['width'])
