@@ -48,6 +48,12 @@ def test_export_end_to_end(tmp_path):
     cfg = Config.fromfile(str(out / 'narrow_resnet_w0.5.py'))
     assert cfg.model.backbone.type == 'slim_plugins.NarrowResNet'
     assert cfg.model.backbone.init_cfg.prefix == 'backbone.'
+    # the linear head follows the narrow backbone (128 -> 64 features)
+    assert cfg.model.head.in_channels == 64
+    assert 'head.in_channels: 128 -> 64' in result.stdout
+    classifier = MODELS.build(cfg.model)
+    classifier.init_weights()
+    assert classifier(x, mode='tensor').shape == (2, 10)
     narrow = MODELS.build(cfg.model.backbone)
     narrow.init_weights()
     narrow.eval()

@@ -5,7 +5,9 @@ Writes, into ``--out-dir``:
 
 * ``narrow_resnet_w{W}.py``: the input config with ``model.backbone``
   replaced by the ``NarrowResNet`` of that width, pre-trained from the file
-  below (``init_cfg=dict(type='Pretrained', prefix='backbone.')``);
+  below (``init_cfg=dict(type='Pretrained', prefix='backbone.')``), and
+  every neck/head ``in_channels`` that equals the full-width backbone
+  output set to the exported width's (each rewrite is printed);
 * ``narrow_resnet_w{W}.pth``: ``{'state_dict': {'backbone.*': ...},
   'meta': {...}}`` with physically sliced weights and BN statistics;
 * ``resnet_w{W}_mmpretrain.pth``: the same tensors, when the width is
@@ -23,7 +25,7 @@ import copy
 import os
 import os.path as osp
 import sys
-from typing import Any, Dict
+from typing import Any, Dict, List, Sequence
 
 import torch
 from mmengine.config import Config, DictAction
@@ -90,6 +92,40 @@ def to_plain(value: Any) -> Any:
     return value
 
 
+def rewrite_in_channels(model_cfg: Any, full: Sequence[int],
+                        narrow: Sequence[int]) -> List[str]:
+    """Set the neck/head ``in_channels`` that equal the full-width backbone
+    outputs to the exported widths.
+
+    ``full``/``narrow`` are the channels of the backbone's returned stages;
+    a single stage also matches a scalar ``in_channels`` (a pooling neck or
+    a linear head), several stages a list (an FPN). Any other value is left
+    alone (it does not come from the backbone).
+
+    Returns:
+        list[str]: One line per rewritten entry, for the log.
+    """
+    changed = []
+    targets = []
+    for key in ('neck', 'head'):
+        part = model_cfg.get(key)
+        parts = part if isinstance(part, (list, tuple)) else [part]
+        targets += [(f'{key}[{i}]' if isinstance(part, (list, tuple))
+                     else key, item) for i, item in enumerate(parts)
+                    if isinstance(item, dict)]
+    for name, item in targets:
+        value = item.get('in_channels')
+        if isinstance(value, (list, tuple)) and list(value) == list(full):
+            item['in_channels'] = list(narrow)
+        elif len(full) == 1 and value == full[0]:
+            item['in_channels'] = narrow[0]
+        else:
+            continue
+        changed.append(f'{name}.in_channels: {value} -> '
+                       f'{item["in_channels"]}')
+    return changed
+
+
 def main() -> None:
     # tools/ is not a package: reach the shared tool helpers by path.
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -135,11 +171,15 @@ def main() -> None:
     if 'custom_imports' not in cfg:
         cfg.custom_imports = dict(
             imports=['slim_plugins'], allow_failed_imports=False)
+    out_indices = list(kwargs.get('out_indices', (3, )))
+    rewrites = rewrite_in_channels(
+        cfg.model, [backbone.channels.out[i] for i in out_indices],
+        [narrow.channels.out[i] for i in out_indices])
+    for line in rewrites:
+        print(f'  {line}')
     config_path = osp.join(args.out_dir, f'narrow_resnet_{tag}.py')
     cfg.dump(config_path)
     print(f'  {config_path}\n  {pth}')
-    print(f'  stage channels {narrow.channels.out}: set the neck/head '
-          'in_channels of downstream configs accordingly.')
 
     mmpretrain_cfg = narrow.mmpretrain_config()
     if mmpretrain_cfg is None:
