@@ -29,7 +29,7 @@ from typing import Dict, List
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SIMCLR_CFG = 'configs/simclr/simclr_resnet18_1xb64-coslr-1e_fashion-mnist.py'
 SIMCLR_PROBE_CFG = ('configs/simclr/benchmarks/'
-                    'resnet18_linear-1xb128-coslr-3e_fashion-mnist.py')
+                    'resnet18_linear-1xb128-coslr-1e_fashion-mnist.py')
 US3L_CFG = ('configs/us3l/'
             'us3l-simclr_slim-resnet18_1xb64-coslr-1e_fashion-mnist.py')
 US3L_PROBE_CFG = ('configs/us3l/benchmarks/slim-resnet18-c32_'

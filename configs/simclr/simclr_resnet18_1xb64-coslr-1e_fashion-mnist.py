@@ -1,5 +1,5 @@
 # Plain (non-slimmable) SimCLR on Fashion-MNIST: the plumbing check behind
-# `make demo` (about 4 minutes on 2 CPU cores).
+# `make demo-simclr`.
 _base_ = [
     '../_base_/models/resnet18_fashion-mnist_simclr.py',
     '../_base_/datasets/fashion_mnist_bs64_simclr.py',
