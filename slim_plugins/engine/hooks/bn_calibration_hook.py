@@ -6,7 +6,6 @@ import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.hooks import RemovableHandle
 
 from slim_plugins.ops import get_width
@@ -31,20 +30,15 @@ def calibration_forward(model: nn.Module,
     Returns:
         Callable: Runs one dataloader batch through ``target``; of a
         multi-view (SSL) batch only the first view, which is enough for
-        statistics. Every BN of ``target`` is put in train mode first: a
-        backbone with ``norm_eval=True`` or frozen stages keeps its BNs in
-        eval mode through ``train()``, and would otherwise calibrate
-        nothing. :func:`calibrate_bn` restores all modes afterwards.
+        statistics. (:func:`calibrate_bn` puts every BN in train mode, also
+        those a frozen / ``norm_eval`` backbone keeps in eval mode.)
     """
-    bns = [m for m in target.modules() if isinstance(m, _BatchNorm)]
 
     def forward(batch: Any) -> None:
         data = model.data_preprocessor(batch, False)
         inputs = data['inputs'] if isinstance(data, dict) else data[0]
         if isinstance(inputs, (list, tuple)):
             inputs = inputs[0]
-        for bn in bns:
-            bn.training = True
         target(inputs)
 
     return forward

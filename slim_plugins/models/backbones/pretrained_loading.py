@@ -49,7 +49,8 @@ def read_pretrained(checkpoint: str,
     selected = strip_prefix(state_dict, prefix)
     if not selected:
         raise ValueError(
-            f'{checkpoint} has no key starting with {prefix!r} (first keys: '
+            f'{checkpoint} has no key starting with prefix {prefix!r} '
+            f'(first keys: '
             f'{list(state_dict)[:5]}); fix init_cfg.prefix or convert the '
             'checkpoint with tools/model_converters/ssl_to_mmdet.py.')
     return selected

@@ -7,12 +7,12 @@ import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model.weight_init import PretrainedInit
-from mmengine.runner import CheckpointLoader
 from mmpretrain.models.classifiers import ImageClassifier
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from slim_plugins.models.algorithms.multi_width_step import \
     MultiWidthTrainMixin
+from slim_plugins.models.backbones.pretrained_loading import read_pretrained
 from slim_plugins.ops import get_width, using_width
 from slim_plugins.ops.slim_bn import _SlimBatchNormMixin
 from slim_plugins.ops.switchable_bn import _SwitchableBatchNormMixin
@@ -20,7 +20,6 @@ from slim_plugins.registry import MODELS
 from slim_plugins.utils.bn_calibration import (BANK_NAME,
                                                apply_calibrated_stats,
                                                get_bank)
-from slim_plugins.utils.export import strip_prefix
 
 BN_STATS = ('running_mean', 'running_var', 'num_batches_tracked')
 _MAX_LISTED_KEYS = 20
@@ -272,18 +271,8 @@ class MultiWidthImageClassifier(MultiWidthTrainMixin, ImageClassifier):
     def _load_backbone_strictly(self, cfg: dict) -> None:
         filename = cfg.get('checkpoint')
         prefix = cfg.get('prefix')
-        checkpoint = CheckpointLoader.load_checkpoint(
-            filename, map_location=cfg.get('map_location', 'cpu'))
-        state = checkpoint.get('state_dict', checkpoint) if isinstance(
-            checkpoint, dict) else checkpoint
-        if prefix:
-            prefix = prefix if prefix.endswith('.') else prefix + '.'
-            state = strip_prefix(state, prefix)
-            if not state:
-                raise ValueError(
-                    f'pretrained checkpoint {filename!r} has no key starting '
-                    f'with prefix {prefix!r}; set model.backbone.init_cfg.'
-                    f'prefix to the backbone\'s prefix in that checkpoint.')
+        state = read_pretrained(filename, prefix,
+                                cfg.get('map_location', 'cpu'))
         problems = self._mismatches(state)
         if problems:
             raise ValueError(
