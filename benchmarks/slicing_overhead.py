@@ -3,9 +3,15 @@
 
 For each width, times one forward + backward of the slim network at that
 width and of the :class:`NarrowResNet` exported at the same width (same
-weights, plain layers, nothing sliced at run time), interleaving the two so
-that machine noise hits both alike, and prints the ratio of the medians.
+weights, plain layers, nothing sliced at run time), interleaving them so
+that machine noise hits all alike, and prints the ratio of the medians.
 A ratio of 1.00 means slicing is free.
+
+The slim network is timed in both gradient modes of
+:mod:`slim_plugins.ops.slicing`: ``autograd`` (each backward materialises a
+full-size gradient per sliced weight) and ``in-place`` (what the
+multi-width train step uses: the active block is written into a reused
+``.grad`` buffer).
 
 Example::
 
@@ -21,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from slim_plugins.models.backbones import SlimResNet
-from slim_plugins.ops import using_width
+from slim_plugins.ops import in_place_slice_grads, using_width
 from slim_plugins.utils import export_subnet
 
 
@@ -45,13 +51,16 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def fwd_bwd(model: nn.Module, x: torch.Tensor) -> Callable[[], float]:
+def fwd_bwd(model: nn.Module,
+            x: torch.Tensor,
+            in_place: bool = False) -> Callable[[], float]:
     """A closure timing one forward + backward of ``model`` on ``x``."""
 
     def step() -> float:
         model.zero_grad(set_to_none=True)
         start = time.perf_counter()
-        out = model(x)
+        with in_place_slice_grads(in_place):
+            out = model(x)
         sum(o.float().mean() for o in out).backward()
         return time.perf_counter() - start
 
@@ -74,30 +83,35 @@ def main() -> None:
           f'{args.size}x{args.size}, {args.threads} threads, '
           f'{args.reps} reps (median), forward+backward, torch '
           f'{torch.__version__}')
-    print(f'{"width":>6} {"sliced ms":>10} {"narrow ms":>10} {"ratio":>6}')
+    header = ['width', 'narrow ms', 'autograd ms', 'ratio', 'in-place ms',
+              'ratio']
+    print(' '.join(f'{h:>11}' for h in header))
     for width in args.widths:
         narrow = export_subnet(slim, width).train()
         if args.channels_last:
             narrow = narrow.to(memory_format=torch.channels_last)
         with using_width(slim, width):
-            sliced_step, narrow_step = fwd_bwd(slim, x), fwd_bwd(narrow, x)
+            steps = [
+                fwd_bwd(narrow, x),
+                fwd_bwd(slim, x),
+                fwd_bwd(slim, x, in_place=True)
+            ]
             for _ in range(args.warmup):
-                sliced_step()
-                narrow_step()
-            sliced: List[float] = []
-            plain: List[float] = []
+                for step in steps:
+                    step()
+            times: List[List[float]] = [[] for _ in steps]
             for rep in range(args.reps):
-                # alternate which one goes first
-                if rep % 2:
-                    plain.append(narrow_step())
-                    sliced.append(sliced_step())
-                else:
-                    sliced.append(sliced_step())
-                    plain.append(narrow_step())
-        t_sliced = statistics.median(sliced)
-        t_plain = statistics.median(plain)
-        print(f'{width:>6.2f} {t_sliced * 1e3:>10.1f} {t_plain * 1e3:>10.1f} '
-              f'{t_sliced / t_plain:>6.3f}')
+                # rotate which one goes first
+                for k in range(len(steps)):
+                    j = (rep + k) % len(steps)
+                    times[j].append(steps[j]())
+        plain, autograd, in_place = (statistics.median(t) for t in times)
+        row = [
+            f'{width:.2f}', f'{plain * 1e3:.1f}', f'{autograd * 1e3:.1f}',
+            f'{autograd / plain:.3f}', f'{in_place * 1e3:.1f}',
+            f'{in_place / plain:.3f}'
+        ]
+        print(' '.join(f'{c:>11}' for c in row))
 
 
 if __name__ == '__main__':

@@ -19,6 +19,7 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
+        split='train',
         test_mode=False,
         pipeline=train_pipeline))
 
@@ -31,6 +32,8 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
+        # mmpretrain picks the files by test_mode; split only has to agree.
+        split='test',
         test_mode=True,
         pipeline=test_pipeline))
 val_evaluator = dict(type='Accuracy', topk=(1, ))

@@ -11,6 +11,10 @@ sets the width on the student modules, runs the loss forward, and either
   last width's backward synchronises gradients; or
 * ``step_mode='per_width'``: updates the parameters after every width, the
   momentum buffers being shared (the US3L reference implementation).
+
+Backward passes that DDP does not synchronise write the gradients of sliced
+weights in place (:func:`~slim_plugins.ops.in_place_slice_grads`), so a
+narrow width costs gradient memory traffic in proportion to its width.
 """
 import contextlib
 from collections import OrderedDict
@@ -21,7 +25,7 @@ import torch.nn as nn
 from mmengine.optim import OptimWrapper
 
 from slim_plugins.engine.samplers import width_loss_weights
-from slim_plugins.ops import slim_ops, using_width
+from slim_plugins.ops import in_place_slice_grads, slim_ops, using_width
 from slim_plugins.utils.width_naming import width_suffix
 
 STEP_MODES = ('accumulate', 'per_width')
@@ -183,14 +187,18 @@ class MultiWidthTrainMixin:
         for index, (width, weight) in enumerate(zip(widths, weights)):
             last = index == len(widths) - 1
             skip_sync = accumulate and not last
+            under_ddp = hasattr(forward_module, 'no_sync')
             sync_ctx = forward_module.no_sync() if (
-                skip_sync and hasattr(forward_module, 'no_sync')
-            ) else contextlib.nullcontext()
+                skip_sync and under_ddp) else contextlib.nullcontext()
+            # DDP learns that a gradient is ready from autograd's hooks,
+            # which in-place gradients bypass.
+            in_place = skip_sync or not under_ddp
             self.current_width = width
             self.current_width_index = index
             with sync_ctx:
                 with optim_wrapper.optim_context(forward_module), \
-                        self.student_width(width):
+                        self.student_width(width), \
+                        in_place_slice_grads(in_place):
                     losses = forward_module(
                         inputs, data_samples, mode='loss')
                 loss, width_log = self.parse_losses(losses)
