@@ -16,9 +16,10 @@ multi-width train step uses: the active block is written into a reused
 Example::
 
     python benchmarks/slicing_overhead.py --depth 18 --stem cifar \\
-        --batch 32 --size 32 --reps 9 --threads 2
+        --batch 32 --size 32 --reps 21 --threads 2
 """
 import argparse
+import gc
 import statistics
 import time
 from typing import Callable, List
@@ -42,8 +43,9 @@ def parse_args() -> argparse.Namespace:
                         default=[1.0, 0.75, 0.5, 0.25])
     parser.add_argument('--batch', type=int, default=32)
     parser.add_argument('--size', type=int, default=32, help='input H = W')
-    parser.add_argument('--reps', type=int, default=9,
-                        help='timed repetitions per network and width')
+    parser.add_argument('--reps', type=int, default=21,
+                        help='timed rounds per width (each round times '
+                        'every network once)')
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--channels-last', action='store_true',
@@ -67,6 +69,18 @@ def fwd_bwd(model: nn.Module,
     return step
 
 
+def paired_ratio(times: List[float], reference: List[float]) -> str:
+    """Median and quartiles of per-round ratios ``times / reference``.
+
+    The machine's speed drifts (shared cores, frequency), so each round's
+    measurements, taken back to back, are compared with each other rather
+    than medians of whole columns.
+    """
+    ratios = sorted(t / r for t, r in zip(times, reference))
+    q1, median, q3 = statistics.quantiles(ratios, n=4)
+    return f'{median:.3f} [{q1:.2f}-{q3:.2f}]'
+
+
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
@@ -80,12 +94,17 @@ def main() -> None:
         x = x.contiguous(memory_format=torch.channels_last)
         slim = slim.to(memory_format=torch.channels_last)
     print(f'SlimResNet-{args.depth} {args.stem} stem, batch {args.batch}, '
-          f'{args.size}x{args.size}, {args.threads} threads, '
-          f'{args.reps} reps (median), forward+backward, torch '
-          f'{torch.__version__}')
+          f'{args.size}x{args.size}, {args.threads} threads, {args.reps} '
+          f'rounds, forward+backward, torch {torch.__version__}')
+    print('ratio = sliced / narrow per round: median [quartiles]')
     header = ['width', 'narrow ms', 'autograd ms', 'ratio', 'in-place ms',
               'ratio']
-    print(' '.join(f'{h:>11}' for h in header))
+    widths = (11, 11, 11, 18, 11, 18)
+    print(' '.join(f'{h:>{w}}' for h, w in zip(header, widths)))
+    # Python's collector would otherwise pause whichever model allocates
+    # the most small objects; these are timings of torch, not of gc.
+    gc.collect()
+    gc.freeze()
     for width in args.widths:
         narrow = export_subnet(slim, width).train()
         if args.channels_last:
@@ -105,13 +124,15 @@ def main() -> None:
                 for k in range(len(steps)):
                     j = (rep + k) % len(steps)
                     times[j].append(steps[j]())
-        plain, autograd, in_place = (statistics.median(t) for t in times)
+        plain, autograd, in_place = times
         row = [
-            f'{width:.2f}', f'{plain * 1e3:.1f}', f'{autograd * 1e3:.1f}',
-            f'{autograd / plain:.3f}', f'{in_place * 1e3:.1f}',
-            f'{in_place / plain:.3f}'
+            f'{width:.2f}', f'{statistics.median(plain) * 1e3:.1f}',
+            f'{statistics.median(autograd) * 1e3:.1f}',
+            paired_ratio(autograd, plain),
+            f'{statistics.median(in_place) * 1e3:.1f}',
+            paired_ratio(in_place, plain)
         ]
-        print(' '.join(f'{c:>11}' for c in row))
+        print(' '.join(f'{c:>{w}}' for c, w in zip(row, widths)))
 
 
 if __name__ == '__main__':

@@ -10,6 +10,8 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # Saves the random generators in checkpoints; --resume continues them.
+    rng_state=dict(type='RNGStateHook'),
 )
 
 env_cfg = dict(
