@@ -5,7 +5,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
-from typing import List
+from typing import List, Tuple
 
 import pytest
 import torch
@@ -54,3 +54,70 @@ def tiny_cifar10(tmp_path_factory) -> str:
         '--num-test', '16', '--seed', '0'
     ])
     return out
+
+
+# A universally slimmable SimCLR on tiny CIFAR-10 evaluated by kNN; tests
+# append what they need (loops, hooks, training) as config lines.
+TINY_SLIM_SIMCLR_KNN = """
+_base_ = ['{repo}/configs/_base_/default_runtime.py']
+data_root = '{data}'
+model = dict(
+    type='SimCLR',
+    data_preprocessor=dict(
+        type='SelfSupDataPreprocessor', mean=[125.3, 123.0, 113.9],
+        std=[63.0, 62.1, 66.7], to_rgb=False),
+    backbone=dict(type='SlimResNet', depth=18, stem='cifar',
+                  stem_channels=8, base_channels=8, width_range=(0.25, 1.0)),
+    neck=dict(type='NonLinearNeck', in_channels=64, hid_channels=16,
+              out_channels=8, num_layers=2, with_avg_pool=True),
+    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
+              temperature=0.1))
+pipeline = [dict(type='PackInputs')]
+memory_dataloader = dict(
+    batch_size=8, num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type='UncheckedCIFAR10', data_root=data_root,
+                 split='train', pipeline=pipeline))
+test_dataloader = dict(
+    batch_size=8, num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type='UncheckedCIFAR10', data_root=data_root,
+                 split='test', pipeline=pipeline))
+test_evaluator = dict(type='KNNAccuracy', memory_dataloader=memory_dataloader)
+custom_hooks = [dict(type='KNNMemoryHook')]
+"""
+
+
+def tiny_slim_simclr_knn(directory, data_root: str,
+                         extra: str = '') -> Tuple[str, str, object]:
+    """Write the tiny slim SimCLR config and a random checkpoint of it.
+
+    Args:
+        directory: Where both files go.
+        data_root (str): The tiny CIFAR-10 (``tiny_cifar10`` fixture).
+        extra (str): Config lines appended to :data:`TINY_SLIM_SIMCLR_KNN`.
+
+    Returns:
+        tuple: Config path, checkpoint path (seed 0, ``meta.epoch=1``) and
+        the parsed ``mmengine.Config``.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import slim_plugins  # noqa: F401
+    from slim_plugins.registry import MODELS
+    config = osp.join(str(directory), 'tiny_slim_simclr_knn.py')
+    with open(config, 'w') as file:
+        file.write(
+            TINY_SLIM_SIMCLR_KNN.format(repo=REPO_ROOT, data=data_root) +
+            extra)
+    cfg = Config.fromfile(config)
+    init_default_scope('slim_plugins')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    checkpoint = osp.join(str(directory), 'tiny_slim_simclr_knn.pth')
+    torch.save(dict(meta=dict(epoch=1), state_dict=model.state_dict()),
+               checkpoint)
+    return config, checkpoint, cfg

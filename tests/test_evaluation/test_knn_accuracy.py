@@ -10,10 +10,8 @@ from typing import List, Tuple
 
 import pytest
 import torch
-from conftest import REPO_ROOT, run_tool
-from mmengine.config import Config
+from conftest import REPO_ROOT, run_tool, tiny_slim_simclr_knn
 from mmengine.model import BaseDataPreprocessor, BaseModel
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmpretrain.models.heads import LinearClsHead
 from mmpretrain.structures import DataSample
@@ -398,38 +396,9 @@ def test_missing_hook_is_a_clear_error(tmp_path):
 # ----------------------------------------------------------------------
 # End to end: tools/test.py on tiny generated CIFAR-10
 # ----------------------------------------------------------------------
-SSL_KNN_CONFIG = """
-_base_ = ['{repo}/configs/_base_/default_runtime.py']
-data_root = '{data}'
-model = dict(
-    type='SimCLR',
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor', mean=[125.3, 123.0, 113.9],
-        std=[63.0, 62.1, 66.7], to_rgb=False),
-    backbone=dict(type='SlimResNet', depth=18, stem='cifar',
-                  stem_channels=8, base_channels=8, width_range=(0.25, 1.0)),
-    neck=dict(type='NonLinearNeck', in_channels=64, hid_channels=16,
-              out_channels=8, num_layers=2, with_avg_pool=True),
-    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
-              temperature=0.1))
-pipeline = [dict(type='PackInputs')]
-memory_dataloader = dict(
-    batch_size=8, num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='UncheckedCIFAR10', data_root=data_root,
-                 split='train', pipeline=pipeline))
-test_dataloader = dict(
-    batch_size=8, num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='UncheckedCIFAR10', data_root=data_root,
-                 split='test', pipeline=pipeline))
-test_evaluator = dict(type='KNNAccuracy',
-                      memory_dataloader=memory_dataloader)
+SSL_KNN_EXTRA = """
 test_cfg = dict(type='MultiWidthTestLoop', widths=[1.0, 0.5])
-custom_hooks = [
-    dict(type='KNNMemoryHook'),
+custom_hooks = custom_hooks + [
     dict(type='BNCalibrationHook', widths=[1.0, 0.5], num_batches=2,
          dataloader=memory_dataloader),
 ]
@@ -438,19 +407,12 @@ default_hooks = dict(logger=dict(interval=1))
 
 
 def test_tools_test_reports_knn_per_width(tmp_path, tiny_cifar10):
-    config = tmp_path / 'ssl_knn.py'
-    config.write_text(SSL_KNN_CONFIG.format(repo=REPO_ROOT,
-                                            data=tiny_cifar10))
-    init_default_scope('slim_plugins')
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(str(config)).model)
-    checkpoint = tmp_path / 'ssl.pth'
-    torch.save(dict(meta=dict(), state_dict=model.state_dict()), checkpoint)
+    config, checkpoint, _ = tiny_slim_simclr_knn(tmp_path, tiny_cifar10,
+                                                 SSL_KNN_EXTRA)
     out = tmp_path / 'metrics.json'
     run_tool([
         osp.join(REPO_ROOT, 'tools', 'test.py'),
-        str(config),
-        str(checkpoint), '--work-dir',
+        config, checkpoint, '--work-dir',
         str(tmp_path / 'work'), '--out',
         str(out), '--out-item', 'metrics'
     ],

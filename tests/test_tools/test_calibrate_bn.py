@@ -7,9 +7,7 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import REPO_ROOT, load_tool, run_tool
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
+from conftest import REPO_ROOT, load_tool, run_tool, tiny_slim_simclr_knn
 from mmengine.runner import Runner
 
 import slim_plugins  # noqa: F401
@@ -21,62 +19,27 @@ TEST = osp.join(REPO_ROOT, 'tools', 'test.py')
 # Two threads on a shared 2-core machine spend most of their time waiting.
 ONE_THREAD = dict(os.environ, OMP_NUM_THREADS='1')
 
-# A universally slimmable SimCLR evaluated by kNN at two widths, with no
-# calibration hook: the widths' BN statistics must come from the checkpoint.
-CONFIG = """
-_base_ = ['{repo}/configs/_base_/default_runtime.py']
-data_root = '{data}'
-model = dict(
-    type='SimCLR',
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor', mean=[125.3, 123.0, 113.9],
-        std=[63.0, 62.1, 66.7], to_rgb=False),
-    backbone=dict(type='SlimResNet', depth=18, stem='cifar',
-                  stem_channels=8, base_channels=8, width_range=(0.25, 1.0)),
-    neck=dict(type='NonLinearNeck', in_channels=64, hid_channels=16,
-              out_channels=8, num_layers=2, with_avg_pool=True),
-    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
-              temperature=0.1))
-pipeline = [dict(type='PackInputs')]
+# No calibration hook: the widths' BN statistics must come from the
+# checkpoint.
+EXTRA = """
 train_dataloader = dict(
     batch_size=8, num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(type='UncheckedCIFAR10', data_root=data_root,
                  split='train', pipeline=pipeline))
-test_dataloader = dict(
-    batch_size=4, num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='UncheckedCIFAR10', data_root=data_root,
-                 split='test', pipeline=pipeline))
-memory_dataloader = dict(
-    batch_size=8, num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='UncheckedCIFAR10', data_root=data_root,
-                 split='train', pipeline=pipeline))
-test_evaluator = dict(type='KNNAccuracy', memory_dataloader=memory_dataloader,
+test_dataloader = dict(test_dataloader, batch_size=4)
+test_evaluator = dict(test_evaluator,
                       knn_cfgs=[dict(k=1, distance='euclidean')])
 test_cfg = dict(type='MultiWidthTestLoop', widths=[1.0, 0.5])
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1))
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=1)
-custom_hooks = [dict(type='KNNMemoryHook')]
 """
 
 
 @pytest.fixture
 def setup(tmp_path, tiny_cifar10):
-    config = tmp_path / 'slim_simclr.py'
-    config.write_text(CONFIG.format(repo=REPO_ROOT, data=tiny_cifar10))
-    cfg = Config.fromfile(str(config))
-    init_default_scope('slim_plugins')
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    checkpoint = tmp_path / 'random.pth'
-    torch.save(dict(meta=dict(epoch=1), state_dict=model.state_dict()),
-               checkpoint)
-    return str(config), str(checkpoint), cfg
+    return tiny_slim_simclr_knn(tmp_path, tiny_cifar10, EXTRA)
 
 
 def _expected_bank(cfg, checkpoint, widths, num_batches):

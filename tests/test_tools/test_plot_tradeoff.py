@@ -6,11 +6,9 @@ import os
 import os.path as osp
 
 import pytest
-import torch
-from conftest import REPO_ROOT, load_tool, run_tool
+from conftest import REPO_ROOT, load_tool, run_tool, tiny_slim_simclr_knn
 from matplotlib import image as mpimg
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 import slim_plugins  # noqa: F401
 from slim_plugins.registry import MODELS
@@ -18,37 +16,9 @@ from slim_plugins.utils import width_complexity
 
 TEST = osp.join(REPO_ROOT, 'tools', 'test.py')
 
-CONFIG = """
-_base_ = ['{repo}/configs/_base_/default_runtime.py']
-data_root = '{data}'
-model = dict(
-    type='SimCLR',
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor', mean=[125.3, 123.0, 113.9],
-        std=[63.0, 62.1, 66.7], to_rgb=False),
-    backbone=dict(type='SlimResNet', depth=18, stem='cifar',
-                  stem_channels=8, base_channels=8, width_range=(0.25, 1.0)),
-    neck=dict(type='NonLinearNeck', in_channels=64, hid_channels=16,
-              out_channels=8, num_layers=2, with_avg_pool=True),
-    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
-              temperature=0.1))
-pipeline = [dict(type='PackInputs')]
-memory_dataloader = dict(
-    batch_size=8, num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='UncheckedCIFAR10', data_root=data_root,
-                 split='train', pipeline=pipeline))
-test_dataloader = dict(
-    batch_size=8, num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='UncheckedCIFAR10', data_root=data_root,
-                 split='test', pipeline=pipeline))
-test_evaluator = dict(type='KNNAccuracy', memory_dataloader=memory_dataloader)
+EXTRA = """
 test_cfg = dict(type='MultiWidthTestLoop', widths=[1.0, 0.5, 0.25])
-custom_hooks = [
-    dict(type='KNNMemoryHook'),
+custom_hooks = custom_hooks + [
     dict(type='BNCalibrationHook', widths=[1.0, 0.5, 0.25], num_batches=2,
          dataloader=memory_dataloader),
 ]
@@ -59,20 +29,14 @@ custom_hooks = [
 def real_results(tmp_path_factory, tiny_cifar10):
     """(config, multi_width_test.json) of a real tiny tools/test.py run."""
     tmp = tmp_path_factory.mktemp('tradeoff')
-    config = tmp / 'slim_simclr_knn.py'
-    config.write_text(CONFIG.format(repo=REPO_ROOT, data=tiny_cifar10))
-    init_default_scope('slim_plugins')
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(str(config)).model)
-    checkpoint = tmp / 'model.pth'
-    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    config, checkpoint, _ = tiny_slim_simclr_knn(tmp, tiny_cifar10, EXTRA)
     # One thread: two on a shared 2-core machine mostly wait for each other.
-    run_tool([TEST, str(config), str(checkpoint), '--work-dir',
+    run_tool([TEST, config, checkpoint, '--work-dir',
               str(tmp / 'work')],
              env=dict(os.environ, OMP_NUM_THREADS='1'))
     files = glob.glob(str(tmp / 'work' / '*' / 'multi_width_test.json'))
     assert len(files) == 1
-    return str(config), files[0]
+    return config, files[0]
 
 
 def _plot(argv):
