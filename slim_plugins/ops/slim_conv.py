@@ -1,6 +1,6 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 """Slimmable 2-D convolution (US-Nets / US3L / SlimCLR)."""
-from typing import Dict, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -81,23 +81,20 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
             else self.in_channels
         return c_out, c_in
 
-    def _sliced(self) -> Tuple[torch.Tensor, torch.Tensor, int]:
-        c_out, c_in = self.active_channels()
-        sizes = list(self.weight.shape)
-        sizes[0] = c_out
-        if not self.depthwise:
-            sizes[1] = c_in
+    def _sliced(self, c_out: int,
+                c_in: int) -> Tuple[torch.Tensor, Optional[torch.Tensor], int]:
+        sizes = (c_out, self.weight.shape[1] if self.depthwise else c_in,
+                 *self.weight.shape[2:])
         weight = self._slices.get('weight', self.weight, sizes)
-        return weight, self.bias, c_out if self.depthwise else 1
+        bias = None if self.bias is None else self.bias[:c_out]
+        return weight, bias, c_out if self.depthwise else 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve ``x`` with the active slice of the weight."""
         c_out, c_in = self.active_channels()
         if c_out == self.out_channels and c_in == self.in_channels:
             return super().forward(x)
-        weight, bias, groups = self._sliced()
-        if bias is not None:
-            bias = bias[:c_out]
+        weight, bias, groups = self._sliced(c_out, c_in)
         return F.conv2d(x, weight, bias, self.stride, self.padding,
                         self.dilation, groups)
 
@@ -107,11 +104,10 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
         Returns:
             dict[str, Tensor]: ``weight`` (and ``bias``), leading slices.
         """
-        c_out, _ = self.active_channels()
-        weight, bias, _ = self._sliced()
+        weight, bias, _ = self._sliced(*self.active_channels())
         state = {'weight': weight}
         if bias is not None:
-            state['bias'] = bias[:c_out]
+            state['bias'] = bias
         return state
 
     def extra_repr(self) -> str:
