@@ -71,11 +71,20 @@ def _count_steps(optim_wrapper: OptimWrapper) -> List[int]:
     return calls
 
 
-def _reference(model: ToyMultiWidth, batches: List[dict],
-               widths: List[float], weights: List[float],
-               accumulate: bool) -> ToyMultiWidth:
+def _reference(model: ToyMultiWidth,
+               batches: List[dict],
+               widths: List[float],
+               weights: List[float],
+               accumulate: bool,
+               max_norm: Optional[float] = None) -> ToyMultiWidth:
     """Hand-written loop: set width, forward, weighted loss, backward."""
     optimizer = _sgd(model)
+
+    def step():
+        if max_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+
     for batch in batches:
         optimizer.zero_grad()
         for width, weight in zip(widths, weights):
@@ -84,10 +93,10 @@ def _reference(model: ToyMultiWidth, batches: List[dict],
                 model.logits(batch['inputs']), batch['data_samples'])
             (loss * weight).backward()
             if not accumulate:
-                optimizer.step()
+                step()
                 optimizer.zero_grad()
         if accumulate:
-            optimizer.step()
+            step()
     set_width(model, 1.0)
     return model
 
@@ -222,3 +231,22 @@ def test_random_widths_are_logged_by_position():
     named.set_train_widths([1.0, 0.61, 0.3])
     assert set(named.train_step(batch, OptimWrapper(_sgd(named)))) >= {
         'loss@w1', 'loss@rand1', 'loss@w0.3'}
+
+
+@pytest.mark.parametrize('step_mode', ['accumulate', 'per_width'])
+def test_step_with_gradient_clipping(step_mode):
+    """Clipping rescales ``.grad`` in place between widths and steps; the
+    in-place gradients of sliced weights must not carry stale values."""
+    torch.manual_seed(0)
+    model = ToyMultiWidth(step_mode)
+    reference = copy.deepcopy(model)
+    batches = _batches(3)
+    model.set_train_widths([0.5, 0.25, 1.0, 0.75])
+    optim_wrapper = OptimWrapper(_sgd(model), clip_grad=dict(max_norm=0.05))
+    for batch in batches:
+        model.train_step(batch, optim_wrapper)
+    _reference(reference, batches, WIDTHS, [1.0] * 4,
+               step_mode == 'accumulate', max_norm=0.05)
+    for (name, got), want in zip(model.named_parameters(),
+                                 reference.parameters()):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=0, msg=name)
