@@ -36,6 +36,7 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import torch
 
+_storage_use_count = getattr(torch._C, '_storage_Use_Count', None)
 _IN_PLACE_GRADS = contextvars.ContextVar('slim_in_place_slice_grads',
                                          default=False)
 
@@ -127,8 +128,10 @@ class GradSlot:
         # References: ``self.buffer``, ``buffer`` and getrefcount's argument.
         # More means someone kept the old ``.grad``; a view of it shows up
         # in the storage count (ours plus the temporary storage object).
-        return sys.getrefcount(buffer) <= 3 and torch._C._storage_Use_Count(
-            buffer.untyped_storage()._cdata) <= 2
+        # Without torch's private counter, never reuse: always correct.
+        if _storage_use_count is None or sys.getrefcount(buffer) > 3:
+            return False
+        return _storage_use_count(buffer.untyped_storage()._cdata) <= 2
 
     def accumulate(self, param: torch.Tensor, sizes: Tuple[int, ...],
                    grad: torch.Tensor) -> None:
