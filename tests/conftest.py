@@ -3,6 +3,7 @@
 import importlib.util
 import os
 import os.path as osp
+import struct
 import subprocess
 import sys
 from typing import List, Tuple
@@ -121,3 +122,19 @@ def tiny_slim_simclr_knn(directory, data_root: str,
     torch.save(dict(meta=dict(epoch=1), state_dict=model.state_dict()),
                checkpoint)
     return config, checkpoint, cfg
+
+
+def write_tiny_fashion_mnist(root: str, num_train: int = 16,
+                             num_test: int = 8) -> None:
+    """Tiny random idx files in the format of the real Fashion-MNIST."""
+    gen = torch.Generator().manual_seed(0)
+    for split, num in (('train', num_train), ('t10k', num_test)):
+        labels = torch.arange(num) % 10
+        images = torch.randint(
+            0, 256, (num, 28, 28), generator=gen, dtype=torch.uint8)
+        with open(osp.join(root, f'{split}-images-idx3-ubyte'), 'wb') as f:
+            f.write(struct.pack('>IIII', 2051, num, 28, 28))
+            f.write(images.numpy().tobytes())
+        with open(osp.join(root, f'{split}-labels-idx1-ubyte'), 'wb') as f:
+            f.write(struct.pack('>II', 2049, num))
+            f.write(labels.to(torch.uint8).numpy().tobytes())

@@ -4,11 +4,11 @@ statistics it stores, and its refusal of bad input."""
 import json
 import os
 import os.path as osp
-import struct
 
 import pytest
 import torch
-from conftest import REPO_ROOT, TEST_CONFIGS, load_tool, run_tool
+from conftest import (REPO_ROOT, TEST_CONFIGS, load_tool, run_tool,
+                      write_tiny_fashion_mnist)
 
 from slim_plugins.models.backbones import SlimResNet
 
@@ -16,22 +16,6 @@ SCRIPT = 'benchmarks/calibration_budget.py'
 PROBE = osp.join(TEST_CONFIGS, 'tiny_fashion_mnist_probe.py')
 bench = load_tool(SCRIPT)
 ONE_THREAD = dict(os.environ, OMP_NUM_THREADS='1')
-
-
-def _write_fashion_mnist(root: str, num_train: int = 16,
-                         num_test: int = 8) -> None:
-    """Tiny random idx files in the format of the real Fashion-MNIST."""
-    gen = torch.Generator().manual_seed(0)
-    for split, num in (('train', num_train), ('t10k', num_test)):
-        labels = torch.arange(num) % 10
-        images = torch.randint(
-            0, 256, (num, 28, 28), generator=gen, dtype=torch.uint8)
-        with open(osp.join(root, f'{split}-images-idx3-ubyte'), 'wb') as f:
-            f.write(struct.pack('>IIII', 2051, num, 28, 28))
-            f.write(images.numpy().tobytes())
-        with open(osp.join(root, f'{split}-labels-idx1-ubyte'), 'wb') as f:
-            f.write(struct.pack('>II', 2049, num))
-            f.write(labels.to(torch.uint8).numpy().tobytes())
 
 
 def _us3l_checkpoint(path: str) -> None:
@@ -51,7 +35,7 @@ def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp('calibration_budget')
     data_root = root / 'fashion_mnist'
     data_root.mkdir()
-    _write_fashion_mnist(str(data_root))
+    write_tiny_fashion_mnist(str(data_root))
     checkpoint = str(root / 'us3l.pth')
     _us3l_checkpoint(checkpoint)
     return root, str(data_root), checkpoint

@@ -6,11 +6,10 @@ import json
 import os
 import os.path as osp
 import re
-import struct
 
 import pytest
 import torch
-from conftest import REPO_ROOT, load_tool, run_tool
+from conftest import REPO_ROOT, load_tool, run_tool, write_tiny_fashion_mnist
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 
@@ -156,27 +155,11 @@ def test_bad_input(tmp_path):
             ['--data-root', str(tmp_path), '--widths', '0.5', '0.5'])
 
 
-def _write_fashion_mnist(root: str, num_train: int = 16,
-                         num_test: int = 8) -> None:
-    """Tiny random idx files in the format of the real Fashion-MNIST."""
-    gen = torch.Generator().manual_seed(0)
-    for split, num in (('train', num_train), ('t10k', num_test)):
-        labels = torch.arange(num) % 10
-        images = torch.randint(
-            0, 256, (num, 28, 28), generator=gen, dtype=torch.uint8)
-        with open(osp.join(root, f'{split}-images-idx3-ubyte'), 'wb') as f:
-            f.write(struct.pack('>IIII', 2051, num, 28, 28))
-            f.write(images.numpy().tobytes())
-        with open(osp.join(root, f'{split}-labels-idx1-ubyte'), 'wb') as f:
-            f.write(struct.pack('>II', 2049, num))
-            f.write(labels.to(torch.uint8).numpy().tobytes())
-
-
 @pytest.mark.slow
 def test_end_to_end_on_tiny_fashion_mnist(tmp_path):
     data_root = tmp_path / 'fashion_mnist'
     data_root.mkdir()
-    _write_fashion_mnist(str(data_root))
+    write_tiny_fashion_mnist(str(data_root))
     work_dir = tmp_path / 'work'
     result = run_tool([
         SCRIPT, '--work-dir',

@@ -6,12 +6,12 @@ import copy
 import json
 import os
 import os.path as osp
-import struct
 from typing import Dict, List
 
 import pytest
 import torch
-from conftest import REPO_ROOT, TEST_CONFIGS, run_tool
+from conftest import (REPO_ROOT, TEST_CONFIGS, run_tool,
+                      write_tiny_fashion_mnist)
 from mmengine.optim import OptimWrapper
 from mmpretrain.structures import DataSample
 
@@ -258,22 +258,6 @@ TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
 TEST = osp.join(REPO_ROOT, 'tools', 'test.py')
 
 
-def _write_fashion_mnist(root: str, num_train: int = 16,
-                         num_test: int = 8) -> None:
-    """Tiny idx files in the format of the real Fashion-MNIST."""
-    gen = torch.Generator().manual_seed(0)
-    for split, num in (('train', num_train), ('t10k', num_test)):
-        labels = torch.arange(num) % 10
-        images = torch.randint(
-            0, 256, (num, 28, 28), generator=gen, dtype=torch.uint8)
-        with open(osp.join(root, f'{split}-images-idx3-ubyte'), 'wb') as f:
-            f.write(struct.pack('>IIII', 2051, num, 28, 28))
-            f.write(images.numpy().tobytes())
-        with open(osp.join(root, f'{split}-labels-idx1-ubyte'), 'wb') as f:
-            f.write(struct.pack('>II', 2049, num))
-            f.write(labels.to(torch.uint8).numpy().tobytes())
-
-
 def _options(data_root: str, checkpoint: str) -> List[str]:
     return [
         f'{loader}.dataset.data_root={data_root}'
@@ -285,7 +269,7 @@ def _options(data_root: str, checkpoint: str) -> List[str]:
 def test_probe_train_then_test_per_width(tmp_path):
     data_root = tmp_path / 'fashion_mnist'
     data_root.mkdir()
-    _write_fashion_mnist(str(data_root))
+    write_tiny_fashion_mnist(str(data_root))
     pretrained = str(tmp_path / 'pretrained.pth')
     _save_backbone(pretrained)
     work_dir = tmp_path / 'work'
