@@ -87,7 +87,8 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from run_demo import US3L_PROBE_CFG  # noqa: E402
 from slim_vs_individual import (LOADERS, table, width_key,  # noqa: E402
                                 width_label)
-from tool_utils import check_config_paths, fail, load_config  # noqa: E402
+from tool_utils import (check_config_paths, fail, first_batches,  # noqa: E402
+                        load_config)
 
 DEMO_CHECKPOINT = 'work_dirs/demo_us3l/us3l/epoch_1.pth'
 METRIC = 'accuracy/top1'
@@ -339,21 +340,6 @@ def epochs_of(loader, epochs: int, desc: str) -> Iterator:
         bar.close()
 
 
-def first_batches(loader, num_batches: int, desc: str) -> Iterator:
-    """The first ``num_batches`` batches of epoch 0, with a tqdm bar."""
-    bar = tqdm(total=num_batches, desc=desc, unit='batch', leave=False)
-    if hasattr(loader.sampler, 'set_epoch'):
-        loader.sampler.set_epoch(0)
-    try:
-        for index, batch in enumerate(loader):
-            if index == num_batches:
-                break
-            yield batch
-            bar.update(1)
-    finally:
-        bar.close()
-
-
 def calibrate(model: nn.Module, loader, width: float, key: str,
               args: argparse.Namespace
               ) -> Tuple[Dict[str, Dict[str, torch.Tensor]], float, int]:
@@ -366,7 +352,7 @@ def calibrate(model: nn.Module, loader, width: float, key: str,
     desc = f'w={width_label(width)} {setting_label(key)}'
     if key.startswith('cumulative'):
         num_batches = int(key.split('_')[1])
-        batches = first_batches(loader, num_batches, desc)
+        batches = first_batches(loader, num_batches, desc, leave=False)
         options = dict(mode='cumulative')
     else:
         num_batches = args.ema_epochs * len(loader)

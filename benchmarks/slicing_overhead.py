@@ -4,14 +4,23 @@
 For each width, times one forward + backward of the slim network at that
 width and of the :class:`NarrowResNet` exported at the same width (same
 weights, plain layers, nothing sliced at run time), interleaving them so
-that machine noise hits all alike, and prints the ratio of the medians.
-A ratio of 1.00 means slicing is free.
+that machine noise hits all alike. Each round's times are compared with
+each other (the speed of a shared machine drifts); the table gives the
+median and quartiles of the per-round ratios and the median per-round
+difference in milliseconds. A ratio of 1.00 means slicing is free.
 
-The slim network is timed in both gradient modes of
+The slim network is timed in the gradient modes of
 :mod:`slim_plugins.ops.slicing`: ``autograd`` (each backward materialises a
 full-size gradient per sliced weight) and ``in-place`` (what the
 multi-width train step uses: the active block is written into a reused
-``.grad`` buffer).
+``.grad`` buffer). ``--control`` adds a second copy of the narrow network,
+whose ratio to the first is what identical work measures at that width.
+
+What slicing costs does not grow with the batch or the resolution: the
+active weights are copied out before the forward and their gradient added
+into ``.grad`` after the backward, plus a few Python calls per layer. So
+``extra ms`` is roughly a constant per width, and the ratio of another
+workload is about ``1 + extra / narrow``.
 
 Example::
 
@@ -19,6 +28,7 @@ Example::
         --batch 32 --size 32 --reps 21 --threads 2
 """
 import argparse
+import copy
 import gc
 import statistics
 import time
@@ -28,8 +38,11 @@ import torch
 import torch.nn as nn
 
 from slim_plugins.models.backbones import SlimResNet
-from slim_plugins.ops import in_place_slice_grads, using_width
+from slim_plugins.ops import (in_place_slice_grads, quiet_in_place_backward,
+                              using_width)
 from slim_plugins.utils import export_subnet
+
+MODES = {'autograd': False, 'in-place': True}
 
 
 def parse_args() -> argparse.Namespace:
@@ -50,6 +63,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--channels-last', action='store_true',
                         help='run both networks in channels-last format')
+    parser.add_argument('--modes', nargs='+', default=list(MODES),
+                        choices=list(MODES),
+                        help='gradient modes of the slim network to time')
+    parser.add_argument('--control', action='store_true',
+                        help='also time a second copy of the narrow network '
+                        '(an A/A ratio: the resolution at every width)')
     return parser.parse_args()
 
 
@@ -63,10 +82,22 @@ def fwd_bwd(model: nn.Module,
         start = time.perf_counter()
         with in_place_slice_grads(in_place):
             out = model(x)
-        sum(o.float().mean() for o in out).backward()
+        with quiet_in_place_backward():
+            sum(o.float().mean() for o in out).backward()
         return time.perf_counter() - start
 
     return step
+
+
+def paired_extra_ms(times: List[float], reference: List[float]) -> str:
+    """Median per-round difference ``times - reference`` in ms.
+
+    Slicing adds a cost per layer and per step that does not grow with the
+    batch or the resolution; this is it, so the ratio of any other workload
+    can be estimated as ``1 + extra / narrow``.
+    """
+    extra = statistics.median(t - r for t, r in zip(times, reference))
+    return f'{extra * 1e3:+.1f}'
 
 
 def paired_ratio(times: List[float], reference: List[float]) -> str:
@@ -96,10 +127,16 @@ def main() -> None:
     print(f'SlimResNet-{args.depth} {args.stem} stem, batch {args.batch}, '
           f'{args.size}x{args.size}, {args.threads} threads, {args.reps} '
           f'rounds, forward+backward, torch {torch.__version__}')
-    print('ratio = sliced / narrow per round: median [quartiles]')
-    header = ['width', 'narrow ms', 'autograd ms', 'ratio', 'in-place ms',
-              'ratio']
-    widths = (11, 11, 11, 18, 11, 18)
+    print('ratio = sliced / narrow per round: median [quartiles]; extra = '
+          'sliced - narrow per round, median; weights = active parameters. '
+          'Nothing is sliced at width 1.0, so its spread is the resolution '
+          'of the machine.')
+    header = ['width', 'weights MB', 'narrow ms']
+    widths = [7, 10, 10]
+    columns = (['control'] if args.control else []) + args.modes
+    for column in columns:
+        header += [f'{column} ms', 'ratio', 'extra ms']
+        widths += [12, 18, 9]
     print(' '.join(f'{h:>{w}}' for h, w in zip(header, widths)))
     # Python's collector would otherwise pause whichever model allocates
     # the most small objects; these are timings of torch, not of gc.
@@ -110,10 +147,11 @@ def main() -> None:
         if args.channels_last:
             narrow = narrow.to(memory_format=torch.channels_last)
         with using_width(slim, width):
-            steps = [
-                fwd_bwd(narrow, x),
-                fwd_bwd(slim, x),
-                fwd_bwd(slim, x, in_place=True)
+            steps = [fwd_bwd(narrow, x)]
+            if args.control:
+                steps.append(fwd_bwd(copy.deepcopy(narrow), x))
+            steps += [
+                fwd_bwd(slim, x, in_place=MODES[mode]) for mode in args.modes
             ]
             for _ in range(args.warmup):
                 for step in steps:
@@ -124,14 +162,19 @@ def main() -> None:
                 for k in range(len(steps)):
                     j = (rep + k) % len(steps)
                     times[j].append(steps[j]())
-        plain, autograd, in_place = times
+        plain = times[0]
+        weight_mb = sum(p.numel() * p.element_size()
+                        for p in narrow.parameters()) / 2**20
         row = [
-            f'{width:.2f}', f'{statistics.median(plain) * 1e3:.1f}',
-            f'{statistics.median(autograd) * 1e3:.1f}',
-            paired_ratio(autograd, plain),
-            f'{statistics.median(in_place) * 1e3:.1f}',
-            paired_ratio(in_place, plain)
+            f'{width:.2f}', f'{weight_mb:.1f}',
+            f'{statistics.median(plain) * 1e3:.1f}'
         ]
+        for sliced in times[1:]:
+            row += [
+                f'{statistics.median(sliced) * 1e3:.1f}',
+                paired_ratio(sliced, plain),
+                paired_extra_ms(sliced, plain)
+            ]
         print(' '.join(f'{c:>{w}}' for c, w in zip(row, widths)))
 
 

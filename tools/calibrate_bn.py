@@ -19,16 +19,16 @@ import copy
 import os
 import os.path as osp
 import sys
-from typing import Iterator, List, Optional
+from typing import List, Optional
 
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
-from tqdm import tqdm
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from tool_utils import check_config_paths, fail, load_config  # noqa: E402
+from tool_utils import (check_config_paths, fail, first_batches,  # noqa: E402
+                        load_config)
 
 SPLITS = ('train', 'val', 'test')
 
@@ -65,20 +65,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
     return parser.parse_args(argv)
-
-
-def _limited(loader, num_batches: int, desc: str) -> Iterator:
-    """The first ``num_batches`` batches of ``loader`` with a tqdm bar."""
-    bar = tqdm(total=min(num_batches, len(loader)), desc=desc, unit='batch',
-               file=sys.stdout)
-    try:
-        for index, batch in enumerate(loader):
-            if index == num_batches:
-                break
-            yield batch
-            bar.update(1)
-    finally:
-        bar.close()
 
 
 def load_checkpoint_strict(model: torch.nn.Module, path: str) -> dict:
@@ -163,7 +149,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     for width in widths:
         calibrate_bn(
             target,
-            _limited(loader, num_batches, f'width {width:g}'),
+            first_batches(loader, num_batches, f'width {width:g}'),
             forward, [width],
             num_batches,
             mode=args.mode,

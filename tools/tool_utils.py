@@ -8,7 +8,7 @@ and the fix, before anything is built or written.
 import contextlib
 import os.path as osp
 import sys
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Iterable, Iterator, List, Tuple
 
 from mmengine.config import Config
 from mmengine.registry import RUNNERS
@@ -142,3 +142,38 @@ def setup_cpu_distributed(cfg: Config) -> None:
         type='MMDistributedDataParallel')
     wrapper_cfg['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper_cfg
+
+
+def first_batches(loader: Iterable,
+                  num_batches: int,
+                  desc: str,
+                  leave: bool = True) -> Iterator[Any]:
+    """The first ``num_batches`` batches of epoch 0, with a tqdm bar.
+
+    Args:
+        loader (Iterable): A data loader; its sampler is set to epoch 0
+            when it has ``set_epoch``, so every call reads the same batches.
+        num_batches (int): Batches to yield at most.
+        desc (str): Label of the progress bar.
+        leave (bool): Keep the finished bar on screen. Defaults to True.
+
+    Yields:
+        The batches, in loader order.
+    """
+    from tqdm import tqdm
+    sampler = getattr(loader, 'sampler', None)
+    if hasattr(sampler, 'set_epoch'):
+        sampler.set_epoch(0)
+    total = num_batches
+    if hasattr(loader, '__len__'):
+        total = min(num_batches, len(loader))
+    bar = tqdm(total=total, desc=desc, unit='batch', leave=leave,
+               file=sys.stdout)
+    try:
+        for index, batch in enumerate(loader):
+            if index == num_batches:
+                break
+            yield batch
+            bar.update(1)
+    finally:
+        bar.close()

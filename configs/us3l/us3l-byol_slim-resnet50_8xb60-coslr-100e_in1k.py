@@ -5,64 +5,14 @@
 # with the 4-stage schedule "A", one SGD step per width, GroupReg with a
 # 50-epoch plain-L2 warm-up, separate predictor for the sub-networks.
 _base_ = [
+    '../_base_/datasets/imagenet_bs256_mocov2.py',
     '../_base_/models/us3l_byol_slim-resnet50.py',
     '../_base_/default_runtime.py',
 ]
 
-dataset_type = 'ImageNet'
-data_root = 'data/imagenet/'
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)
-# Two views with the same US3L augmentation (blur only for ImageNet).
-view_pipeline = [
-    dict(
-        type='RandomResizedCrop',
-        scale=224,
-        crop_ratio_range=(0.2, 1.),
-        backend='pillow'),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(
-                type='ColorJitter',
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.4,
-                hue=0.1)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=0.5),
-    dict(type='RandomFlip', prob=0.5),
-]
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
-    dict(type='PackInputs'),
-]
-train_dataloader = dict(
-    batch_size=60,
-    num_workers=8,
-    drop_last=True,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline))
+# Two views with the same augmentation: MoCo v2's, which is US3L's for
+# ImageNet (blur, no solarisation); 60 images per GPU.
+train_dataloader = dict(batch_size=60)
 
 # SGD lr 0.05, per-epoch cosine, AMP. GroupReg replaces weight decay: US3L
 # sets the optimizer's weight decay to 0 at the first step (and logs it).

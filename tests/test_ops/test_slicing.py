@@ -1,12 +1,16 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 import copy
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from slim_plugins.ops import (SlimConv2d, in_place_slice_grads,
-                              in_place_slice_grads_enabled, set_width)
-from slim_plugins.ops.slicing import LeadingSlice, SliceCache
+                              in_place_slice_grads_enabled,
+                              quiet_in_place_backward, set_width)
+from slim_plugins.ops.slicing import (MAX_CACHED_LEAVES, LeadingSlice,
+                                      SliceCache)
 
 
 def test_leading_slice_gradient_equals_naive_slicing():
@@ -56,7 +60,8 @@ def _backward(conv, width, x, upstream, in_place):
     set_width(conv, width)
     with in_place_slice_grads(in_place):
         out = conv(x[:, :conv.active_channels()[1]])
-    (out * upstream[:, :out.shape[1]]).sum().backward()
+    with quiet_in_place_backward():
+        (out * upstream[:, :out.shape[1]]).sum().backward()
 
 
 @pytest.mark.parametrize('widths', [[0.5], [1.0, 0.5, 0.25],
@@ -148,3 +153,104 @@ def test_copies_of_a_layer_do_not_share_gradient_buffers():
     teacher = copy.deepcopy(conv)
     assert teacher._slices._grad_slots == {}
     assert teacher._slices._entries == {}
+
+
+def _loss(conv, width, x, upstream):
+    set_width(conv, width)
+    out = conv(x[:, :conv.active_channels()[1]])
+    return (out * upstream[:, :out.shape[1]]).sum()
+
+
+@pytest.mark.parametrize('widths', [[0.5, 0.5], [0.5, 0.25], [1.0, 0.5]])
+def test_in_place_grads_of_several_forwards_in_one_backward(widths):
+    """Two views through one layer, summed, then one backward."""
+    conv, twin = _conv_pair()
+    x = torch.randn(2, 16, 5, 5)
+    upstream = torch.randn(2, 16, 5, 5)
+    for already_has_grad in (False, True):
+        sum(_loss(conv, w, x, upstream) for w in widths).backward()
+        with in_place_slice_grads():
+            loss = sum(_loss(twin, w, x, upstream) for w in widths)
+        with quiet_in_place_backward():
+            loss.backward()
+        assert torch.allclose(conv.weight.grad, twin.weight.grad, atol=1e-6)
+        assert already_has_grad or conv.weight.grad is not None
+
+
+@pytest.mark.filterwarnings('ignore:Using backward\\(\\) with create_graph')
+def test_in_place_grads_with_create_graph_are_still_right():
+    conv, twin = _conv_pair()
+    x = torch.randn(2, 16, 5, 5)
+    upstream = torch.randn(2, 16, 5, 5)
+    for width in [1.0, 0.5, 0.25]:
+        _loss(conv, width, x, upstream).backward()
+        with in_place_slice_grads():
+            loss = _loss(twin, width, x, upstream)
+        with quiet_in_place_backward():
+            loss.backward(create_graph=True)
+    # Values only: the graph of the sliced part is not built (documented).
+    assert torch.allclose(conv.weight.grad, twin.weight.grad.detach(),
+                          atol=1e-6)
+
+
+def test_in_place_grads_refuse_a_grad_replaced_before_the_backward():
+    conv, _ = _conv_pair()
+    x = torch.randn(2, 16, 5, 5)
+    upstream = torch.randn(2, 16, 5, 5)
+    _loss(conv, 1.0, x, upstream).backward()
+    with in_place_slice_grads():
+        loss = _loss(conv, 0.5, x, upstream)
+    conv.zero_grad(set_to_none=True)  # between forward and backward
+    with pytest.raises(RuntimeError, match='replaced between the forward'):
+        loss.backward()
+
+
+def test_in_place_grads_follow_a_parameter_moved_to_new_storage():
+    conv, twin = _conv_pair()
+    x = torch.randn(2, 16, 5, 5)
+    upstream = torch.randn(2, 16, 5, 5)
+    _backward(twin, 0.5, x, upstream, in_place=True)
+    twin.double().float()  # new storage for every tensor
+    twin.zero_grad(set_to_none=True)
+    _backward(twin, 0.5, x, upstream, in_place=True)
+    _backward(conv, 0.5, x, upstream, in_place=False)
+    assert torch.allclose(conv.weight.grad, twin.weight.grad, atol=1e-6)
+
+
+def test_in_place_leaves_are_bounded_per_layer():
+    conv = SlimConv2d(128, 128, 1, channel_rule='int')
+    x = torch.randn(1, 128, 2, 2)
+    upstream = torch.randn(1, 128, 2, 2)
+    for channels in range(8, 128, 4):
+        _backward(conv, channels / 128, x, upstream, in_place=True)
+    assert 0 < len(conv._slices._leaves) <= MAX_CACHED_LEAVES
+
+
+_LAYOUT_SCRIPT = """
+import warnings, torch
+from slim_plugins.ops import (SlimConv2d, in_place_slice_grads,
+                              quiet_in_place_backward, set_width)
+conv = SlimConv2d(16, 16, 3, padding=1)
+x = torch.randn(2, 16, 5, 5)
+conv(x).sum().backward()
+set_width(conv, 0.5)
+with in_place_slice_grads():
+    loss = conv(x[:, :8]).sum()
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    with (quiet_in_place_backward() if QUIET else warnings.catch_warnings()):
+        loss.backward()
+        warnings.warn('other warnings pass')
+print(sorted({str(w.message).split('.')[0] for w in caught}))
+"""
+
+
+@pytest.mark.parametrize('quiet', [False, True])
+def test_quiet_in_place_backward_hides_only_the_layout_hint(quiet):
+    """A fresh process each: torch gives the hint once per process."""
+    result = subprocess.run(
+        [sys.executable, '-c', f'QUIET = {quiet}\n' + _LAYOUT_SCRIPT],
+        capture_output=True, text=True, check=True)
+    caught = result.stdout.strip()
+    assert 'other warnings pass' in caught
+    assert ('gradient layout contract' in caught) is not quiet

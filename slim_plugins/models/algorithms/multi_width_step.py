@@ -25,7 +25,8 @@ import torch.nn as nn
 from mmengine.optim import OptimWrapper
 
 from slim_plugins.engine.samplers import width_loss_weights
-from slim_plugins.ops import in_place_slice_grads, slim_ops, using_width
+from slim_plugins.ops import (in_place_slice_grads, quiet_in_place_backward,
+                              slim_ops, using_width)
 from slim_plugins.utils.width_naming import width_suffix
 
 STEP_MODES = ('accumulate', 'per_width')
@@ -203,10 +204,11 @@ class MultiWidthTrainMixin:
                         inputs, data_samples, mode='loss')
                 loss, width_log = self.parse_losses(losses)
                 weighted = loss * weight
-                if accumulate:
-                    optim_wrapper.backward(weighted)
-                else:
-                    optim_wrapper.update_params(weighted)
+                with quiet_in_place_backward():
+                    if accumulate:
+                        optim_wrapper.backward(weighted)
+                    else:
+                        optim_wrapper.update_params(weighted)
             total = total + weighted.detach()
             suffix = self.width_log_suffix(width, index)
             for name, value in width_log.items():

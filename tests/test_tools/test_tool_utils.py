@@ -1,0 +1,29 @@
+# Copyright (c) slim_plugins contributors. All rights reserved.
+"""Tests of the helpers shared by the scripts in ``tools/``."""
+import torch
+from conftest import load_tool
+from mmengine.dataset import DefaultSampler
+from torch.utils.data import DataLoader
+
+
+def _loader(seed: int) -> DataLoader:
+    dataset = list(range(12))
+    sampler = DefaultSampler(dataset, shuffle=True, seed=seed)
+    return DataLoader(dataset, batch_size=3, sampler=sampler)
+
+
+def test_first_batches_reads_epoch_zero_every_time(capsys):
+    tool_utils = load_tool('tools/tool_utils.py')
+    loader = _loader(seed=7)
+    first = [b.tolist() for b in tool_utils.first_batches(loader, 2, 'x')]
+    assert len(first) == 2
+    # A later epoch shuffles differently; first_batches goes back to 0.
+    loader.sampler.set_epoch(5)
+    epoch5 = [b.tolist() for b in loader][:2]
+    assert epoch5 != first
+    again = [b.tolist() for b in tool_utils.first_batches(loader, 2, 'x')]
+    assert again == first
+    # Asking for more batches than there are yields the whole epoch.
+    everything = list(tool_utils.first_batches(loader, 100, 'all'))
+    assert sorted(torch.cat(everything).tolist()) == list(range(12))
+    assert 'all: 100%' in capsys.readouterr().out
