@@ -12,9 +12,9 @@ import sys
 from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from tool_utils import (build_runner, check_config_paths, fail,  # noqa: E402
-                        load_config, report_build_errors,
-                        setup_cpu_distributed)
+from tool_utils import (build_runner, check_config_paths,  # noqa: E402
+                        close_distributed, fail, load_config,
+                        report_build_errors, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -137,15 +137,16 @@ def main() -> None:
              f'linear-probe config (configs/*/benchmarks/).')
 
     setup_cpu_distributed(cfg)
-    with report_build_errors(args.config):
-        runner = build_runner(cfg)
-
-    if args.out and args.out_item in ['pred', None]:
-        from mmengine.evaluator import DumpResults
-        runner.test_evaluator.metrics.append(
-            DumpResults(out_file_path=args.out))
-
-    metrics = runner.test()
+    try:
+        with report_build_errors(args.config):
+            runner = build_runner(cfg)
+        if args.out and args.out_item in ['pred', None]:
+            from mmengine.evaluator import DumpResults
+            runner.test_evaluator.metrics.append(
+                DumpResults(out_file_path=args.out))
+        metrics = runner.test()
+    finally:
+        close_distributed()
 
     if args.out and args.out_item == 'metrics':
         import mmengine

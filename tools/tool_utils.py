@@ -144,6 +144,18 @@ def setup_cpu_distributed(cfg: Config) -> None:
     cfg.model_wrapper_cfg = wrapper_cfg
 
 
+def close_distributed() -> None:
+    """Destroy the default process group, if any, before the process exits.
+
+    Left to interpreter shutdown, gloo's worker threads can still hold
+    tensors whose destruction needs the GIL; the process then aborts with
+    "terminate called without an active exception" after the work is done.
+    """
+    import torch.distributed as torch_dist
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
+
+
 def first_batches(loader: Iterable,
                   num_batches: int,
                   desc: str,

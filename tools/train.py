@@ -14,7 +14,7 @@ from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from tool_utils import (build_runner, check_config_paths,  # noqa: E402
-                        load_config, report_build_errors,
+                        close_distributed, load_config, report_build_errors,
                         setup_cpu_distributed)
 
 
@@ -138,9 +138,12 @@ def main() -> None:
     cfg = merge_args(cfg, args)
     check_config_paths(cfg, resume=cfg.get('resume', False))
     setup_cpu_distributed(cfg)
-    with report_build_errors(args.config):
-        runner = build_runner(cfg)
-        runner.train()
+    try:
+        with report_build_errors(args.config):
+            runner = build_runner(cfg)
+            runner.train()
+    finally:
+        close_distributed()
 
 
 if __name__ == '__main__':

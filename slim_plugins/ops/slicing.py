@@ -54,7 +54,10 @@ def in_place_slice_grads(enabled: bool = True) -> Iterator[None]:
     """Write the gradients of sliced parameters straight into ``.grad``.
 
     The choice is made when a slim op runs its *forward*, so wrap the
-    forward (the backward may run on autograd's worker threads).
+    forward (the backward may run on autograd's worker threads). Between
+    that forward and its backward, do not replace the parameters' ``.grad``
+    (e.g. ``zero_grad()``): the backward then raises rather than lose the
+    gradient.
 
     Args:
         enabled (bool): Turn the mode on (True) or off (False) inside the
@@ -63,7 +66,8 @@ def in_place_slice_grads(enabled: bool = True) -> Iterator[None]:
     Example:
         >>> with in_place_slice_grads():
         ...     loss = model(x).sum()
-        >>> loss.backward()  # .grad equals autograd's, written in place
+        >>> with quiet_in_place_backward():
+        ...     loss.backward()  # .grad equals autograd's, written in place
     """
     token = _IN_PLACE_GRADS.set(bool(enabled))
     try:

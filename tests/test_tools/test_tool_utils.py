@@ -1,6 +1,7 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 """Tests of the helpers shared by the scripts in ``tools/``."""
 import torch
+import torch.distributed as torch_dist
 from conftest import load_tool
 from mmengine.dataset import DefaultSampler
 from torch.utils.data import DataLoader
@@ -27,3 +28,14 @@ def test_first_batches_reads_epoch_zero_every_time(capsys):
     everything = list(tool_utils.first_batches(loader, 100, 'all'))
     assert sorted(torch.cat(everything).tolist()) == list(range(12))
     assert 'all: 100%' in capsys.readouterr().out
+
+
+def test_close_distributed_destroys_the_process_group(tmp_path):
+    tool_utils = load_tool('tools/tool_utils.py')
+    tool_utils.close_distributed()  # nothing to close: no error
+    torch_dist.init_process_group(
+        'gloo', init_method=f'file://{tmp_path / "rendezvous"}', rank=0,
+        world_size=1)
+    assert torch_dist.is_initialized()
+    tool_utils.close_distributed()
+    assert not torch_dist.is_initialized()
