@@ -41,7 +41,7 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 import torch
 
 _storage_use_count = getattr(torch._C, '_storage_Use_Count', None)
-# Leaves kept per layer; a universally slimmable layer meets up to C/8
+# Leaves kept per tensor; a universally slimmable layer meets up to C/8
 # widths, a step uses a few.
 MAX_CACHED_LEAVES = 16
 _LAYOUT_HINT = 'grad and param do not obey the gradient layout contract'
@@ -306,7 +306,7 @@ class SliceCache:
         self._entries: Dict[str, Tuple[int, int, Tuple[int, ...],
                                        torch.Tensor]] = {}
         self._grad_slots: Dict[str, GradSlot] = {}
-        self._leaves: Dict[Tuple[str, Tuple[int, ...]], LeafSlice] = {}
+        self._leaves: Dict[str, Dict[Tuple[int, ...], LeafSlice]] = {}
 
     def clear(self) -> None:
         """Drop every cached slice and gradient buffer."""
@@ -325,15 +325,24 @@ class SliceCache:
 
     def _leaf(self, name: str, tensor: torch.Tensor,
               sizes: Tuple[int, ...]) -> LeafSlice:
-        leaves = self._leaves
-        leaf = leaves.get((name, sizes))
-        if leaf is None or not leaf.valid_for(tensor):
+        leaves = self._leaves.get(name)
+        if leaves is not None:
+            # Every leaf of ``name`` views the same storage: if the tensor
+            # moved (``.to()``, ``.half()``), drop them all, or they would
+            # keep the old storage alive.
+            some = next(iter(leaves.values()))
+            if not some.valid_for(tensor):
+                leaves = None
+        if leaves is None:
+            leaves = self._leaves[name] = {}
+        leaf = leaves.get(sizes)
+        if leaf is None:
             slot = self._grad_slots.get(name)
             if slot is None:
                 slot = self._grad_slots[name] = GradSlot()
             if len(leaves) >= MAX_CACHED_LEAVES:  # universal mode: any width
                 del leaves[next(iter(leaves))]
-            leaf = leaves[(name, sizes)] = LeafSlice(tensor, sizes, slot)
+            leaf = leaves[sizes] = LeafSlice(tensor, sizes, slot)
         return leaf
 
     def get(self, name: str, tensor: torch.Tensor,

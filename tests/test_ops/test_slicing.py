@@ -210,9 +210,14 @@ def test_in_place_grads_follow_a_parameter_moved_to_new_storage():
     x = torch.randn(2, 16, 5, 5)
     upstream = torch.randn(2, 16, 5, 5)
     _backward(twin, 0.5, x, upstream, in_place=True)
+    _backward(twin, 0.25, x, upstream, in_place=True)
+    old = twin._slices._leaves['weight'][(4, 4, 3, 3)].leaf
     twin.double().float()  # new storage for every tensor
     twin.zero_grad(set_to_none=True)
     _backward(twin, 0.5, x, upstream, in_place=True)
+    # the leaves of the old storage are gone, not only the one reused
+    assert list(twin._slices._leaves['weight']) == [(8, 8, 3, 3)]
+    assert old.data_ptr() != twin.weight.data_ptr()
     _backward(conv, 0.5, x, upstream, in_place=False)
     assert torch.allclose(conv.weight.grad, twin.weight.grad, atol=1e-6)
 
@@ -223,7 +228,7 @@ def test_in_place_leaves_are_bounded_per_layer():
     upstream = torch.randn(1, 128, 2, 2)
     for channels in range(8, 128, 4):
         _backward(conv, channels / 128, x, upstream, in_place=True)
-    assert 0 < len(conv._slices._leaves) <= MAX_CACHED_LEAVES
+    assert 0 < len(conv._slices._leaves['weight']) <= MAX_CACHED_LEAVES
 
 
 _LAYOUT_SCRIPT = """
