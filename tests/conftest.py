@@ -3,6 +3,7 @@
 import importlib.util
 import os
 import os.path as osp
+import socket
 import struct
 import subprocess
 import sys
@@ -29,6 +30,23 @@ def load_tool(relative_path: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def init_gloo(rank: int, world_size: int, port: int) -> None:
+    """Join a CPU (gloo) process group of a test's spawned workers."""
+    import torch.distributed as dist
+    dist.init_process_group(
+        'gloo',
+        init_method=f'tcp://127.0.0.1:{port}',
+        rank=rank,
+        world_size=world_size)
 
 
 def run_tool(args: List[str], cwd: str = REPO_ROOT,

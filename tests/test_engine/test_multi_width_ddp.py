@@ -2,23 +2,17 @@
 """MultiWidthDistributedDataParallel on 2 CPU processes (gloo)."""
 import copy
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
+from conftest import free_port, init_gloo
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
 
 WIDTHS = [1.0, 0.5, 0.25]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def _build_model():
@@ -57,11 +51,7 @@ def _sgd(model):
 def _worker(rank: int, world_size: int, port: int) -> None:
     os.environ.pop('CUDA_VISIBLE_DEVICES', None)
     torch.set_num_threads(1)
-    dist.init_process_group(
-        'gloo',
-        init_method=f'tcp://127.0.0.1:{port}',
-        rank=rank,
-        world_size=world_size)
+    init_gloo(rank, world_size, port)
     try:
         from slim_plugins.engine.wrappers import \
             MultiWidthDistributedDataParallel
@@ -85,7 +75,7 @@ def _worker(rank: int, world_size: int, port: int) -> None:
 def test_ddp_step_equals_full_batch_step():
     if not dist.is_available() or not dist.is_gloo_available():
         pytest.skip('torch.distributed with gloo is not available')
-    port = _free_port()
+    port = free_port()
     try:
         mp.spawn(_worker, args=(2, port), nprocs=2, join=True)
     except (OSError, PermissionError) as err:  # sandbox without sockets

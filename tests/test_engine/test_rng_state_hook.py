@@ -12,7 +12,6 @@ import os
 import os.path as osp
 import random
 import shutil
-import socket
 import uuid
 from typing import List, Optional
 
@@ -23,7 +22,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, free_port, init_gloo
 from mmengine.config import Config
 from mmengine.evaluator import BaseMetric
 from mmengine.model import BaseModel
@@ -284,20 +283,10 @@ def test_resumed_training_continues_every_stream(tmp_path, by_epoch):
     assert off.model.history != want[done:]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def _dist_worker(rank: int, world_size: int, port: int, work_dir: str) -> None:
     os.environ['LOCAL_RANK'] = str(rank)  # read by Runner.wrap_model
     torch.set_num_threads(1)
-    dist.init_process_group(
-        'gloo',
-        init_method=f'tcp://127.0.0.1:{port}',
-        rank=rank,
-        world_size=world_size)
+    init_gloo(rank, world_size, port)
     try:
         full = _runner(osp.join(work_dir, 'full'), distributed=True)
         full.train()
@@ -323,7 +312,7 @@ def test_distributed_resume_restores_each_rank(tmp_path):
     # so the hook gathers the states of both ranks before CheckpointHook.
     mp.spawn(
         _dist_worker,
-        args=(2, _free_port(), str(tmp_path)),
+        args=(2, free_port(), str(tmp_path)),
         nprocs=2,
         join=True)
 

@@ -7,7 +7,6 @@ step equal those of one process on the union of both batches.
 """
 import copy
 import os
-import socket
 import uuid
 
 import pytest
@@ -16,6 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
+from conftest import free_port, init_gloo
 from mmengine.model import BaseModel
 from mmengine.model import convert_sync_batchnorm as mmengine_convert
 from mmengine.model import revert_sync_batchnorm
@@ -183,12 +183,6 @@ def test_without_process_group_equals_unconverted(mode, implementation):
 # --------------------------------------------------------------------------
 # 2 processes (gloo): synchronised statistics == one process, full batch
 # --------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def _bn_cases() -> dict:
     """name -> (layer, width, full input shape)."""
     torch.manual_seed(0)
@@ -344,11 +338,7 @@ def _worker(rank: int, world_size: int, port: int, work_dir: str) -> None:
     os.environ.update(
         LOCAL_RANK=str(rank), RANK=str(rank), WORLD_SIZE=str(world_size))
     torch.set_num_threads(1)
-    dist.init_process_group(
-        'gloo',
-        init_method=f'tcp://127.0.0.1:{port}',
-        rank=rank,
-        world_size=world_size)
+    init_gloo(rank, world_size, port)
     try:
         _check_layers(rank)
         _check_runner(rank, work_dir)
@@ -362,7 +352,7 @@ def test_two_gloo_processes_equal_one_process_full_batch(tmp_path):
     work_dir = str(tmp_path / uuid.uuid4().hex)
     try:
         mp.spawn(
-            _worker, args=(2, _free_port(), work_dir), nprocs=2, join=True)
+            _worker, args=(2, free_port(), work_dir), nprocs=2, join=True)
     except (OSError, PermissionError) as err:  # sandbox without sockets
         pytest.skip(f'cannot spawn a 2-process group: {err}')
 
