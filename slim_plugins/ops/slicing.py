@@ -140,6 +140,9 @@ class LeadingSlice(torch.autograd.Function):
 class GradSlot:
     """The reusable ``.grad`` buffer of one sliced parameter.
 
+    A slot belongs to one storage of the parameter: when the parameter
+    moves (``.to()``, ``.half()``) its slot is dropped with its leaves.
+
     Attributes:
         buffer (Tensor | None): The last full-size gradient handed to the
             parameter.
@@ -153,11 +156,11 @@ class GradSlot:
         self.dirty: Tuple[int, ...] = ()
         self.version = -1
 
-    def _reusable(self, param: torch.Tensor) -> bool:
+    def _reusable(self) -> bool:
         buffer = self.buffer
-        if buffer is None or buffer.shape != param.shape or \
-                buffer.dtype != param.dtype or \
-                buffer.device != param.device:
+        # Modified by someone else since (clipping, unscaling, ...): what
+        # ``dirty`` says may be wrong.
+        if buffer is None or buffer._version != self.version:
             return False
         # References: ``self.buffer``, ``buffer`` and getrefcount's argument.
         # More means someone kept the old ``.grad``; a view of it shows up
@@ -182,31 +185,38 @@ class GradSlot:
             self.dirty = tuple(grad.shape)
         self.version = grad._version
 
-    def accumulate(self, param: torch.Tensor, sizes: Tuple[int, ...],
-                   grad: torch.Tensor) -> None:
+    def accumulate(self,
+                   param: torch.Tensor,
+                   sizes: Tuple[int, ...],
+                   grad: torch.Tensor,
+                   block: Optional[Tuple[slice, ...]] = None) -> None:
         """Add ``grad`` into ``param.grad[:sizes]``, creating ``.grad``.
 
         Args:
-            param (Tensor): The full (leaf) parameter.
+            param (Tensor): The full (leaf) parameter of this slot.
             sizes (tuple[int, ...]): Leading sizes of the active block.
             grad (Tensor): Gradient of the active block.
+            block (tuple[slice, ...], optional): ``_block(sizes,
+                param.shape)``, when the caller has it at hand.
         """
-        block = _block(sizes, param.shape)
+        if block is None:
+            block = _block(sizes, param.shape)
         current = param.grad
         if current is not None:
             current[block].add_(grad)
             self.added(current, sizes)
             return
-        if self._reusable(param) and self.buffer._version == self.version:
-            dirty = self.dirty
+        if self._reusable():
+            self.buffer[block].copy_(grad)
+            if self.dirty != sizes:
+                _zero_outside(self.buffer, self.dirty, sizes)
         else:
             self.buffer = torch.empty_like(
                 param, memory_format=torch.contiguous_format)
-            dirty = tuple(param.shape)
+            self.buffer[block].copy_(grad)
+            _zero_outside(self.buffer, tuple(param.shape), sizes)
+        self.dirty = sizes
         buffer = self.buffer
-        buffer[block].copy_(grad)
-        _zero_outside(buffer, dirty, sizes)
-        self.dirty = tuple(sizes)
         self.version = buffer._version
         param.grad = buffer
 
@@ -268,16 +278,17 @@ class LeafSlice:
 
     def _after_accumulate(self, leaf: torch.Tensor) -> None:
         grad = leaf.grad
-        target, self._target = self._target, None
         # Drop our references so that the buffer can be reused next step.
         leaf.grad = None
         if grad.requires_grad:  # a backward with create_graph=True
             grad = grad.detach()
-        param = self.param
+        target = self._target
         if target is None:
-            self.slot.accumulate(param, self.sizes, grad)
+            self.slot.accumulate(self.param, self.sizes, grad, self.block)
             return
+        self._target = None
         base, view = target
+        param = self.param
         if param.grad is not base:
             raise RuntimeError(
                 f'the .grad of a sliced parameter of shape '
@@ -329,20 +340,19 @@ class SliceCache:
         if leaves is not None:
             # Every leaf of ``name`` views the same storage: if the tensor
             # moved (``.to()``, ``.half()``), drop them all, or they would
-            # keep the old storage alive.
+            # keep the old storage alive, and the gradient buffer with them.
             some = next(iter(leaves.values()))
             if not some.valid_for(tensor):
                 leaves = None
         if leaves is None:
             leaves = self._leaves[name] = {}
+            self._grad_slots[name] = GradSlot()
         leaf = leaves.get(sizes)
         if leaf is None:
-            slot = self._grad_slots.get(name)
-            if slot is None:
-                slot = self._grad_slots[name] = GradSlot()
             if len(leaves) >= MAX_CACHED_LEAVES:  # universal mode: any width
                 del leaves[next(iter(leaves))]
-            leaf = leaves[sizes] = LeafSlice(tensor, sizes, slot)
+            leaf = leaves[sizes] = LeafSlice(tensor, sizes,
+                                             self._grad_slots[name])
         return leaf
 
     def get(self, name: str, tensor: torch.Tensor,
@@ -359,9 +369,13 @@ class SliceCache:
             when autograd needs it.
         """
         sizes = tuple(sizes)
-        if torch.is_grad_enabled() and tensor.requires_grad:
-            if tensor.is_leaf and _IN_PLACE_GRADS.get():
-                return self._leaf(name, tensor, sizes).forward()
+        if tensor.requires_grad and torch.is_grad_enabled():
+            if _IN_PLACE_GRADS.get() and tensor.is_leaf:
+                leaves = self._leaves.get(name)
+                leaf = None if leaves is None else leaves.get(sizes)
+                if leaf is None or not leaf.valid_for(tensor):
+                    leaf = self._leaf(name, tensor, sizes)
+                return leaf.forward()
             return LeadingSlice.apply(tensor, sizes)
         entry: Optional[Tuple[int, int, Tuple[int, ...],
                               torch.Tensor]] = self._entries.get(name)

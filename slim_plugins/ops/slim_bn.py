@@ -1,10 +1,11 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 """Shared slimmable batch normalisation (US-Nets / US3L)."""
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch import Tensor
 
 from .width_state import SlimMixin
 
@@ -30,12 +31,36 @@ class _SlimBatchNormMixin(SlimMixin):
             state['weight'] = self.weight[:channels]
             state['bias'] = self.bias[:channels]
         if self.track_running_stats:
-            state['running_mean'] = self.running_mean[:channels]
-            state['running_var'] = self.running_var[:channels]
+            state['running_mean'], state['running_var'] = \
+                self._sliced_stats(channels)
             state['num_batches_tracked'] = self.num_batches_tracked
         return state
 
-    def _slim_forward(self, x: torch.Tensor, channels: int) -> torch.Tensor:
+    def _sliced_stats(self, channels: int) -> Tuple[Tensor, Tensor]:
+        """Views of the running statistics' first ``channels``, cached.
+
+        A view follows in-place updates (``load_state_dict``, BN's own
+        momentum update); it is rebuilt when a buffer is replaced (``.to()``,
+        assignment, ``.data =``).
+        """
+        mean, var = self.running_mean, self.running_var
+        cached = self.__dict__.get('_stat_views')
+        if cached is not None and cached[0] == channels and \
+                cached[1]._base is mean and cached[2]._base is var and \
+                cached[3] == (mean.data_ptr(), var.data_ptr()):
+            return cached[1], cached[2]
+        views = (mean[:channels], var[:channels])
+        self.__dict__['_stat_views'] = (channels, *views,
+                                        (mean.data_ptr(), var.data_ptr()))
+        return views
+
+    def __getstate__(self) -> dict:
+        # Copies (deepcopy, pickling) rebuild the views of their own buffers.
+        state = super().__getstate__()
+        state.pop('_stat_views', None)
+        return state
+
+    def _slim_forward(self, x: Tensor, channels: int) -> Tensor:
         # Mirrors torch's _BatchNorm.forward on the sliced tensors.
         self._check_input_dim(x)
         momentum = 0.0 if self.momentum is None else self.momentum
@@ -43,14 +68,16 @@ class _SlimBatchNormMixin(SlimMixin):
             self.num_batches_tracked.add_(1)
             if self.momentum is None:
                 momentum = 1.0 / float(self.num_batches_tracked)
-        use_batch_stats = self.training or not self.track_running_stats
-        state = self._sliced_state(channels)
-        tracked = not self.training or self.track_running_stats
-        return F.batch_norm(x,
-                            state.get('running_mean') if tracked else None,
-                            state.get('running_var') if tracked else None,
-                            state.get('weight'), state.get('bias'),
-                            use_batch_stats, momentum, self.eps)
+        mean = var = None
+        # Eval mode without tracked statistics normalises with the batch's.
+        if self.track_running_stats:
+            mean, var = self._sliced_stats(channels)
+        weight = bias = None
+        if self.affine:
+            weight, bias = self.weight[:channels], self.bias[:channels]
+        return F.batch_norm(x, mean, var, weight, bias, self.training
+                            or not self.track_running_stats, momentum,
+                            self.eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise ``x`` with the active slice of the BN."""

@@ -72,29 +72,49 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
         self.slim_out = slim_out
         self._init_slim(channel_rule)
         self._slices = SliceCache()
+        self._plans: Dict[float, Tuple[int, int, Optional[Tuple[int, ...]],
+                                       int]] = {}
 
     def active_channels(self) -> Tuple[int, int]:
         """Active ``(out_channels, in_channels)`` at the current width."""
-        c_out = self.active(self.out_channels) if self.slim_out \
-            else self.out_channels
-        c_in = self.active(self.in_channels) if self.slim_in \
-            else self.in_channels
-        return c_out, c_in
+        return self._plan()[:2]
 
-    def _sliced(self, c_out: int,
-                c_in: int) -> Tuple[torch.Tensor, Optional[torch.Tensor], int]:
-        sizes = (c_out, self.weight.shape[1] if self.depthwise else c_in,
-                 *self.weight.shape[2:])
-        weight = self._slices.get('weight', self.weight, sizes)
+    def _plan(self) -> Tuple[int, int, Optional[Tuple[int, ...]], int]:
+        """``(c_out, c_in, weight slice sizes or None, groups)`` at the
+        current width, cached per width: the forward runs once per layer
+        and width, so its Python cost is paid per step."""
+        width = self.width_state.width
+        plan = self._plans.get(width)
+        if plan is None:
+            c_out = self.active(self.out_channels) if self.slim_out \
+                else self.out_channels
+            c_in = self.active(self.in_channels) if self.slim_in \
+                else self.in_channels
+            sizes = None
+            if c_out != self.out_channels or c_in != self.in_channels:
+                sizes = (c_out,
+                         self.weight.shape[1] if self.depthwise else c_in,
+                         *self.weight.shape[2:])
+            plan = self._plans[width] = (c_out, c_in, sizes,
+                                         c_out if self.depthwise else 1)
+        return plan
+
+    def _sliced(self) -> Tuple[torch.Tensor, Optional[torch.Tensor], int]:
+        c_out, _, sizes, groups = self._plan()
+        weight = self.weight if sizes is None else self._slices.get(
+            'weight', self.weight, sizes)
         bias = None if self.bias is None else self.bias[:c_out]
-        return weight, bias, c_out if self.depthwise else 1
+        return weight, bias, groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve ``x`` with the active slice of the weight."""
-        c_out, c_in = self.active_channels()
-        if c_out == self.out_channels and c_in == self.in_channels:
+        c_out, _, sizes, groups = self._plan()
+        if sizes is None:
             return super().forward(x)
-        weight, bias, groups = self._sliced(c_out, c_in)
+        weight = self._slices.get('weight', self.weight, sizes)
+        bias = self.bias
+        if bias is not None:
+            bias = bias[:c_out]
         return F.conv2d(x, weight, bias, self.stride, self.padding,
                         self.dilation, groups)
 
@@ -104,7 +124,7 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
         Returns:
             dict[str, Tensor]: ``weight`` (and ``bias``), leading slices.
         """
-        weight, bias, _ = self._sliced(*self.active_channels())
+        weight, bias, _ = self._sliced()
         state = {'weight': weight}
         if bias is not None:
             state['bias'] = bias

@@ -212,12 +212,16 @@ def test_in_place_grads_follow_a_parameter_moved_to_new_storage():
     _backward(twin, 0.5, x, upstream, in_place=True)
     _backward(twin, 0.25, x, upstream, in_place=True)
     old = twin._slices._leaves['weight'][(4, 4, 3, 3)].leaf
+    old_slot = twin._slices._grad_slots['weight']
     twin.double().float()  # new storage for every tensor
     twin.zero_grad(set_to_none=True)
     _backward(twin, 0.5, x, upstream, in_place=True)
-    # the leaves of the old storage are gone, not only the one reused
+    # the leaves of the old storage are gone, not only the one reused, and
+    # so is the gradient buffer shaped after it
     assert list(twin._slices._leaves['weight']) == [(8, 8, 3, 3)]
     assert old.data_ptr() != twin.weight.data_ptr()
+    assert twin._slices._grad_slots['weight'] is not old_slot
+    assert twin.weight.grad is not old_slot.buffer
     _backward(conv, 0.5, x, upstream, in_place=False)
     assert torch.allclose(conv.weight.grad, twin.weight.grad, atol=1e-6)
 

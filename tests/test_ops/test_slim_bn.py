@@ -1,4 +1,6 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
+import copy
+
 import torch
 import torch.nn as nn
 
@@ -21,6 +23,39 @@ def test_shared_bn_updates_leading_slice_of_shared_stats():
     bn.eval()
     ref.eval()
     assert torch.allclose(bn(x), ref(x), atol=1e-6)
+
+
+def test_shared_bn_statistics_follow_copies_and_replaced_buffers():
+    torch.manual_seed(0)
+    bn = SlimBatchNorm2d(16, momentum=0.5)
+    set_width(bn, 0.5)
+    x = torch.randn(4, 8, 3, 3) * 3 + 1
+    batch_mean = x.mean((0, 2, 3))
+    bn(x)  # the views of the active statistics are built here
+    before = bn.running_mean.clone()
+    twin = copy.deepcopy(bn)
+    twin(x)
+    # the copy updated its own statistics, not the original's
+    assert torch.equal(bn.running_mean, before)
+    assert torch.allclose(twin.running_mean[:8], 0.75 * batch_mean)
+    bn.double()  # new buffers
+    bn(x.double())
+    assert bn.running_mean.dtype == torch.float64
+    assert torch.allclose(bn.running_mean[:8].float(), 0.75 * batch_mean)
+    bn.running_mean.data = torch.zeros(16, dtype=torch.float64)
+    bn(x.double())
+    assert torch.allclose(bn.running_mean[:8].float(), 0.5 * batch_mean)
+    assert torch.equal(bn.running_mean[8:], torch.zeros(8).double())
+    # load_state_dict copies in place: eval mode normalises with the loaded
+    ref = nn.BatchNorm2d(8).double().eval()
+    ref.running_mean.uniform_()
+    ref.running_var.uniform_(0.5, 2)
+    state = bn.state_dict()
+    state['running_mean'][:8] = ref.running_mean
+    state['running_var'][:8] = ref.running_var
+    bn.load_state_dict(state)
+    bn.eval()
+    assert torch.allclose(bn(x.double()), ref(x.double()), atol=1e-6)
 
 
 def test_untracked_bn_uses_batch_stats_in_eval():
