@@ -66,6 +66,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--modes', nargs='+', default=list(MODES),
                         choices=list(MODES),
                         help='gradient modes of the slim network to time')
+    parser.add_argument('--existing-grad', action='store_true',
+                        help='keep every .grad allocated (zeroed in place '
+                        'between steps), as for every width after the first '
+                        'of a multi-width step; the default sets them to '
+                        'None, as for the first width')
     parser.add_argument('--control', action='store_true',
                         help='also time a second copy of the narrow network '
                         '(an A/A ratio: the resolution at every width)')
@@ -74,11 +79,16 @@ def parse_args() -> argparse.Namespace:
 
 def fwd_bwd(model: nn.Module,
             x: torch.Tensor,
-            in_place: bool = False) -> Callable[[], float]:
-    """A closure timing one forward + backward of ``model`` on ``x``."""
+            in_place: bool = False,
+            existing_grad: bool = False) -> Callable[[], float]:
+    """A closure timing one forward + backward of ``model`` on ``x``.
+
+    With ``existing_grad`` the gradients are zeroed in place before each
+    step instead of set to None, so the backward adds into them.
+    """
 
     def step() -> float:
-        model.zero_grad(set_to_none=True)
+        model.zero_grad(set_to_none=not existing_grad)
         start = time.perf_counter()
         with in_place_slice_grads(in_place):
             out = model(x)
@@ -126,7 +136,9 @@ def main() -> None:
         slim = slim.to(memory_format=torch.channels_last)
     print(f'SlimResNet-{args.depth} {args.stem} stem, batch {args.batch}, '
           f'{args.size}x{args.size}, {args.threads} threads, {args.reps} '
-          f'rounds, forward+backward, torch {torch.__version__}')
+          f'rounds, forward+backward, '
+          f'{"existing" if args.existing_grad else "no"} .grad before each '
+          f'step, torch {torch.__version__}')
     print('ratio = sliced / narrow per round: median [quartiles]; extra = '
           'sliced - narrow per round, median; weights = active parameters. '
           'Nothing is sliced at width 1.0, so its spread is the resolution '
@@ -147,11 +159,14 @@ def main() -> None:
         if args.channels_last:
             narrow = narrow.to(memory_format=torch.channels_last)
         with using_width(slim, width):
-            steps = [fwd_bwd(narrow, x)]
+            keep = args.existing_grad
+            steps = [fwd_bwd(narrow, x, existing_grad=keep)]
             if args.control:
-                steps.append(fwd_bwd(copy.deepcopy(narrow), x))
+                steps.append(
+                    fwd_bwd(copy.deepcopy(narrow), x, existing_grad=keep))
             steps += [
-                fwd_bwd(slim, x, in_place=MODES[mode]) for mode in args.modes
+                fwd_bwd(slim, x, in_place=MODES[mode], existing_grad=keep)
+                for mode in args.modes
             ]
             for _ in range(args.warmup):
                 for step in steps:
