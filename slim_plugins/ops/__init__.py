@@ -6,8 +6,7 @@ one :class:`WidthState` of a model; the ops below read it in ``forward``.
 """
 from .channels import (CHANNEL_RULES, get_channel_rule, int_channels,
                        make_divisible_channels)
-from .slicing import (in_place_slice_grads, in_place_slice_grads_enabled,
-                      quiet_in_place_backward)
+from .slicing import in_place_slice_grads, in_place_slice_grads_enabled
 from .slim_bn import SlimBatchNorm1d, SlimBatchNorm2d
 from .slim_conv import SlimConv2d
 from .slim_linear import SlimLinear
@@ -23,8 +22,7 @@ __all__ = [
     'CHANNEL_RULES', 'get_channel_rule', 'int_channels',
     'make_divisible_channels', 'SlimBatchNorm1d', 'SlimBatchNorm2d',
     'SlimConv2d', 'SlimLinear', 'in_place_slice_grads',
-    'in_place_slice_grads_enabled', 'quiet_in_place_backward',
-    'SwitchableBatchNorm1d',
+    'in_place_slice_grads_enabled', 'SwitchableBatchNorm1d',
     'SwitchableBatchNorm2d', 'width_key', 'SlimMixin', 'WidthState',
     'get_width', 'set_width', 'share_width_state', 'slim_ops', 'using_width',
     'AllGatherSyncBatchNorm', 'SyncSlimBatchNorm1d', 'SyncSlimBatchNorm2d',

@@ -7,26 +7,30 @@ copying into it. :class:`LeadingSlice` does one allocation, one copy of the
 active gradient and zeroes only the inactive part, and hands the layer a
 contiguous weight.
 
-That is still one pass over the *full* tensor per backward, however narrow
-the width: at width 0.25 a ResNet writes 16x more gradient memory than it
-computes. Inside :func:`in_place_slice_grads` (the multi-width train step
-enables it), the active gradient is instead added into the parameter's
-``.grad`` directly (:class:`LeafSlice`):
+That is still one pass over the *full* tensor per backward, and Python work
+per layer in it. Inside :func:`in_place_slice_grads` (the multi-width train
+step enables it) a sliced layer runs like a plain narrow one instead
+(:class:`LeafSlice`):
 
-* if ``.grad`` exists (a wider width of the same step already wrote it),
-  autograd's own accumulation adds into its active block, in place: the
-  layer costs no Python call in the backward;
-* if it was set to None by ``zero_grad``, the layer's previous gradient
-  buffer is reused when nothing else references it: only the part written
-  since (the *dirty* block) is cleared.
+* its active block is a contiguous *leaf* tensor of its own, refreshed from
+  the parameter only when the parameter changed (an optimizer step);
+* the backward is autograd's plain accumulation into that leaf, in C++,
+  with no Python per layer;
+* once the backward is over, one call (:class:`_InPlaceSession`) adds every
+  leaf's gradient into the active block of its parameter's ``.grad``, with
+  one batched (``_foreach``) kernel launch for all layers. If ``.grad`` is
+  None (after ``zero_grad``), the layer's previous gradient buffer is reused
+  when nothing else references it: only the part written since (the *dirty*
+  block) is cleared.
 
-The resulting ``.grad`` is exactly autograd's. What differs: autograd itself
-does not see the parameter take part, so ``torch.autograd.grad`` on the
-parameter, tensor hooks registered on it and DDP's gradient-ready hooks do
-not fire, and a backward with ``create_graph=True`` does not build the
-graph of these gradients (their values are right). That is why the mode is
-opt-in and scoped, and the train step leaves it off for any backward that
-DDP synchronises.
+The resulting ``.grad`` is exactly autograd's, and it is added into
+whatever ``.grad`` is when the backward ends, as autograd would. What
+differs: autograd itself does not see the parameter take part, so
+``torch.autograd.grad`` on the parameter, tensor hooks registered on it and
+DDP's gradient-ready hooks do not fire, and a backward with
+``create_graph=True`` does not build the graph of these gradients (their
+values are right). That is why the mode is opt-in and scoped, and the train
+step leaves it off for any backward that DDP synchronises.
 
 Without autograd (eval, calibration under ``no_grad``, export) the
 contiguous copy is cached and reused until the parameter changes (keyed by
@@ -35,29 +39,32 @@ its storage and ``_version``).
 import contextlib
 import contextvars
 import sys
-import warnings
-from typing import Dict, Iterator, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
+from torch.autograd import Variable
 
 _storage_use_count = getattr(torch._C, '_storage_Use_Count', None)
-# Leaves kept per tensor; a universally slimmable layer meets up to C/8
-# widths, a step uses a few.
-MAX_CACHED_LEAVES = 16
-_LAYOUT_HINT = 'grad and param do not obey the gradient layout contract'
-_IN_PLACE_GRADS = contextvars.ContextVar('slim_in_place_slice_grads',
-                                         default=False)
+# Leaves kept per tensor. Each holds a copy of its block, so few: a step
+# runs a few widths; a universally slimmable layer meets many over training.
+MAX_CACHED_LEAVES = 4
+_SESSION: contextvars.ContextVar[Optional['_InPlaceSession']] = \
+    contextvars.ContextVar('slim_in_place_slice_grads', default=None)
 
 
 @contextlib.contextmanager
 def in_place_slice_grads(enabled: bool = True) -> Iterator[None]:
-    """Write the gradients of sliced parameters straight into ``.grad``.
+    """Run sliced layers as plain narrow ones; gradients added into ``.grad``.
 
     The choice is made when a slim op runs its *forward*, so wrap the
-    forward (the backward may run on autograd's worker threads). Between
-    that forward and its backward, do not replace the parameters' ``.grad``
-    (e.g. ``zero_grad()``): the backward then raises rather than lose the
-    gradient.
+    forward. The gradients reach the parameters' ``.grad`` when the backward
+    of that forward is over, in one batched update.
+
+    The update is triggered by the first sliced layer that the block ran:
+    a backward must reach it (any loss of the model's output does). If a
+    backward reached other sliced layers only, their gradients would stay
+    in their leaves; the next forward through them raises rather than lose
+    them.
 
     Args:
         enabled (bool): Turn the mode on (True) or off (False) inside the
@@ -66,34 +73,18 @@ def in_place_slice_grads(enabled: bool = True) -> Iterator[None]:
     Example:
         >>> with in_place_slice_grads():
         ...     loss = model(x).sum()
-        >>> with quiet_in_place_backward():
-        ...     loss.backward()  # .grad equals autograd's, written in place
+        >>> loss.backward()  # .grad equals autograd's
     """
-    token = _IN_PLACE_GRADS.set(bool(enabled))
+    token = _SESSION.set(_InPlaceSession() if enabled else None)
     try:
         yield
     finally:
-        _IN_PLACE_GRADS.reset(token)
-
-
-@contextlib.contextmanager
-def quiet_in_place_backward() -> Iterator[None]:
-    """Silence torch's layout hint about in-place slice gradients.
-
-    Autograd adds a sliced parameter's gradient into a strided view of
-    ``.grad`` on purpose (:class:`LeafSlice`); torch notes once per process
-    that such a gradient "may impair performance". Wrap a backward of a
-    forward run under :func:`in_place_slice_grads` in this to keep logs
-    clean; other warnings pass.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message=_LAYOUT_HINT)
-        yield
+        _SESSION.reset(token)
 
 
 def in_place_slice_grads_enabled() -> bool:
     """Whether :func:`in_place_slice_grads` is active here."""
-    return _IN_PLACE_GRADS.get()
+    return _SESSION.get() is not None
 
 
 def _block(sizes: Sequence[int],
@@ -105,6 +96,11 @@ def _block(sizes: Sequence[int],
         while last and sizes[last - 1] == shape[last - 1]:
             last -= 1
     return tuple(slice(0, s) for s in sizes[:last])
+
+
+def _leading(tensor: torch.Tensor, sizes: Tuple[int, ...]) -> torch.Tensor:
+    """The view ``tensor[:sizes[0], :sizes[1], ...]`` in one dispatch."""
+    return tensor.as_strided(sizes, tensor.stride(), tensor.storage_offset())
 
 
 def _zero_outside(tensor: torch.Tensor, box: Sequence[int],
@@ -147,8 +143,10 @@ class GradSlot:
         buffer (Tensor | None): The last full-size gradient handed to the
             parameter.
         dirty (tuple[int, ...]): Leading block of ``buffer`` that may be
-            non-zero; everything outside it is zero, unless ``buffer`` was
-            modified by someone else since (its ``_version`` moved on).
+            non-zero; everything outside it is zero, as long as nobody but
+            the recorded writes changed ``buffer`` (its ``_version`` is
+            ``version``).
+        version (int): ``buffer._version`` once the recorded writes ran.
     """
 
     def __init__(self) -> None:
@@ -158,8 +156,8 @@ class GradSlot:
 
     def _reusable(self) -> bool:
         buffer = self.buffer
-        # Modified by someone else since (clipping, unscaling, ...): what
-        # ``dirty`` says may be wrong.
+        # Modified by someone else (clipping, unscaling, a full-width
+        # backward): what ``dirty`` says may be wrong.
         if buffer is None or buffer._version != self.version:
             return False
         # References: ``self.buffer``, ``buffer`` and getrefcount's argument.
@@ -170,75 +168,130 @@ class GradSlot:
             return False
         return _storage_use_count(buffer.untyped_storage()._cdata) <= 2
 
-    def added(self, grad: torch.Tensor, sizes: Tuple[int, ...]) -> None:
-        """Record that ``grad[:sizes]`` was just added to, in place.
+    def install(self, param: torch.Tensor,
+                sizes: Tuple[int, ...]) -> torch.Tensor:
+        """Give ``param`` a ``.grad`` that is zero outside ``[:sizes]``.
 
-        Args:
-            grad (Tensor): The parameter's current ``.grad``.
-            sizes (tuple[int, ...]): Leading sizes of the block written.
-        """
-        if grad is not self.buffer:
-            return
-        if grad._version == self.version + 1:
-            self.dirty = tuple(map(max, self.dirty, sizes))
-        else:  # modified in between (clipping, unscaling, ...)
-            self.dirty = tuple(grad.shape)
-        self.version = grad._version
-
-    def accumulate(self,
-                   param: torch.Tensor,
-                   sizes: Tuple[int, ...],
-                   grad: torch.Tensor,
-                   block: Optional[Tuple[slice, ...]] = None) -> None:
-        """Add ``grad`` into ``param.grad[:sizes]``, creating ``.grad``.
+        The block itself is left as it is, for the caller to overwrite. The
+        previous buffer is reused if nobody else holds it.
 
         Args:
             param (Tensor): The full (leaf) parameter of this slot.
-            sizes (tuple[int, ...]): Leading sizes of the active block.
-            grad (Tensor): Gradient of the active block.
-            block (tuple[slice, ...], optional): ``_block(sizes,
-                param.shape)``, when the caller has it at hand.
+            sizes (tuple[int, ...]): Leading sizes of the block written next.
+
+        Returns:
+            Tensor: The new ``param.grad``.
         """
-        if block is None:
-            block = _block(sizes, param.shape)
-        current = param.grad
-        if current is not None:
-            current[block].add_(grad)
-            self.added(current, sizes)
-            return
         if self._reusable():
-            self.buffer[block].copy_(grad)
+            buffer = self.buffer
             if self.dirty != sizes:
-                _zero_outside(self.buffer, self.dirty, sizes)
+                _zero_outside(buffer, self.dirty, sizes)
         else:
-            self.buffer = torch.empty_like(
+            buffer = self.buffer = torch.empty_like(
                 param, memory_format=torch.contiguous_format)
-            self.buffer[block].copy_(grad)
-            _zero_outside(self.buffer, tuple(param.shape), sizes)
+            _zero_outside(buffer, tuple(param.shape), sizes)
         self.dirty = sizes
-        buffer = self.buffer
         self.version = buffer._version
         param.grad = buffer
+        return buffer
+
+    def wrote(self, grad: torch.Tensor, sizes: Tuple[int, ...],
+              count: int) -> None:
+        """Record that ``count`` in-place writes into ``grad`` just ran.
+
+        Args:
+            grad (Tensor): The parameter's ``.grad`` that was written.
+            sizes (tuple[int, ...]): Leading block covering the writes.
+            count (int): Number of writes (each moves ``_version`` by one).
+        """
+        if grad is not self.buffer:
+            return
+        if grad._version == self.version + count:
+            self.dirty = tuple(map(max, self.dirty, sizes))
+        else:  # written by someone else too: assume anything
+            self.dirty = tuple(grad.shape)
+        self.version = grad._version
+
+
+class _InPlaceSession:
+    """The in-place leaves of one :func:`in_place_slice_grads` block.
+
+    The first leaf arms a hook on its node of the graph; when a backward
+    reaches it, :meth:`flush` is queued to run once that backward is over,
+    when every leaf has received its gradient. The session lives as long
+    as the graph, so a forward that is never backpropagated leaves nothing
+    behind.
+    """
+
+    __slots__ = ('leaves', )
+
+    def __init__(self) -> None:
+        self.leaves: List['LeafSlice'] = []
+
+    def add(self, leaf_slice: 'LeafSlice') -> torch.Tensor:
+        """Register a leaf run in this block.
+
+        Returns:
+            Tensor: What the layer uses: the leaf, or for the first leaf a
+            view of it carrying the session's hook.
+        """
+        leaves = self.leaves
+        leaves.append(leaf_slice)
+        if len(leaves) > 1:
+            return leaf_slice.leaf
+        out = leaf_slice.leaf.view_as(leaf_slice.leaf)
+        out.grad_fn.register_hook(self._queue_flush)
+        return out
+
+    def _queue_flush(self, grad_inputs, grad_outputs) -> None:
+        Variable._execution_engine.queue_callback(self.flush)
+
+    def flush(self) -> None:
+        """Add the leaves' gradients into their parameters' ``.grad``."""
+        copy_to, copy_from, add_to, add_from = [], [], [], []
+        written: Dict[int, list] = {}
+        for leaf_slice in self.leaves:
+            leaf = leaf_slice.leaf
+            grad = leaf.grad
+            if grad is None:  # flushed already (used twice), or not reached
+                continue
+            leaf.grad = None
+            if grad.requires_grad:  # a backward with create_graph=True
+                grad = grad.detach()
+            param, slot, sizes = leaf_slice.param, leaf_slice.slot, \
+                leaf_slice.sizes
+            target = param.grad
+            if target is None:
+                target = slot.install(param, sizes)
+                copy_to.append(_leading(target, sizes))
+                copy_from.append(grad)
+            else:
+                add_to.append(_leading(target, sizes))
+                add_from.append(grad)
+            entry = written.get(id(slot))
+            if entry is None:
+                written[id(slot)] = [slot, target, sizes, 1]
+            else:
+                entry[2] = tuple(map(max, entry[2], sizes))
+                entry[3] += 1
+        # Copies first: a later leaf of the same parameter adds onto them.
+        if copy_to:
+            torch._foreach_copy_(copy_to, copy_from)
+        if add_to:
+            torch._foreach_add_(add_to, add_from)
+        for slot, target, sizes, count in written.values():
+            slot.wrote(target, sizes, count)
 
 
 class LeafSlice:
-    """The active block of a parameter as a leaf whose gradient is in-place.
+    """The active block of a parameter as a leaf of its own.
 
-    ``leaf`` is a view of ``param[:sizes]`` that autograd treats as a leaf,
-    so its gradient is handled by autograd's own C++ accumulation, without a
-    Python autograd function:
-
-    * when ``param.grad`` exists at forward time, ``leaf.grad`` is pointed
-      at its active block and autograd adds the new gradient there, in
-      place (a first-order backward adds in place; see
-      ``torch/csrc/autograd/functions/accumulate_grad.h``);
-    * otherwise autograd hands the gradient to ``leaf.grad`` and a
-      post-accumulate hook copies it into the reusable buffer of ``slot``.
-
-    The hook also checks the first case afterwards: if ``param.grad`` was
-    replaced between forward and backward it raises (the gradient went to
-    the old tensor), and if autograd accumulated out of place (a backward
-    with ``create_graph=True``) it copies the sum back.
+    ``leaf`` is a contiguous copy of ``param[:sizes]``, refreshed when the
+    parameter changed (its ``_version`` moved on), that autograd treats as
+    an ordinary leaf: the layer runs exactly as a plain narrow layer, and
+    its gradient is accumulated by autograd in C++. The enclosing
+    :class:`_InPlaceSession` moves it into ``param.grad`` after the
+    backward.
 
     Args:
         param (Tensor): The full leaf parameter.
@@ -253,52 +306,39 @@ class LeafSlice:
         self.slot = slot
         self.block = _block(sizes, param.shape)
         self.data_ptr = param.data_ptr()
-        leaf = param.detach()[self.block]
-        leaf.requires_grad_()
-        leaf.register_post_accumulate_grad_hook(self._after_accumulate)
-        self.leaf = leaf
-        self._target: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+        self.source = param.detach()[self.block]
+        self.leaf = self.source.clone(
+            memory_format=torch.contiguous_format).requires_grad_()
+        # Writing the leaf's values must not be an autograd operation.
+        self._values = self.leaf.detach()
+        self._copied_version = param._version
 
     def valid_for(self, param: torch.Tensor) -> bool:
-        """Whether the leaf still views ``param``'s storage."""
+        """Whether the leaf still copies ``param``'s storage."""
         return param is self.param and param.data_ptr() == self.data_ptr
 
-    def forward(self) -> torch.Tensor:
-        """The active block, contiguous, differentiable through the leaf."""
-        leaf = self.leaf
-        grad = self.param.grad
-        if grad is not None:
-            view = grad[self.block]
-            leaf.grad = view
-            self._target = (grad, view)
-        elif self._target is not None:
-            leaf.grad = None
-            self._target = None
-        return leaf.contiguous()
+    def forward(self, session: _InPlaceSession) -> torch.Tensor:
+        """The active block as a leaf, up to date with the parameter.
 
-    def _after_accumulate(self, leaf: torch.Tensor) -> None:
-        grad = leaf.grad
-        # Drop our references so that the buffer can be reused next step.
-        leaf.grad = None
-        if grad.requires_grad:  # a backward with create_graph=True
-            grad = grad.detach()
-        target = self._target
-        if target is None:
-            self.slot.accumulate(self.param, self.sizes, grad, self.block)
-            return
-        self._target = None
-        base, view = target
-        param = self.param
-        if param.grad is not base:
+        Args:
+            session (_InPlaceSession): The enclosing in-place block.
+
+        Returns:
+            Tensor: The block, contiguous.
+        """
+        if self.leaf.grad is not None:
             raise RuntimeError(
-                f'the .grad of a sliced parameter of shape '
-                f'{tuple(param.shape)} was replaced between the forward and '
-                'the backward inside in_place_slice_grads(), so its gradient '
-                'went to the old tensor; call zero_grad() before the '
-                'forward, or leave in_place_slice_grads() off.')
-        if grad is not view:  # accumulated out of place: grad = view + new
-            view.copy_(grad)
-        self.slot.added(base, self.sizes)
+                f'a sliced parameter of shape {tuple(self.param.shape)} '
+                f'still holds the gradient of its block {self.sizes} from '
+                'an earlier backward that did not reach the first sliced '
+                'layer of its in_place_slice_grads() block, so it was never '
+                "added into the parameter's .grad; backpropagate through "
+                'the whole forward, or leave in_place_slice_grads() off.')
+        version = self.param._version
+        if version != self._copied_version:
+            self._values.copy_(self.source)
+            self._copied_version = version
+        return session.add(self)
 
 
 class SliceCache:
@@ -347,13 +387,42 @@ class SliceCache:
         if leaves is None:
             leaves = self._leaves[name] = {}
             self._grad_slots[name] = GradSlot()
-        leaf = leaves.get(sizes)
+        leaf = leaves.pop(sizes, None)
         if leaf is None:
             if len(leaves) >= MAX_CACHED_LEAVES:  # universal mode: any width
-                del leaves[next(iter(leaves))]
-            leaf = leaves[sizes] = LeafSlice(tensor, sizes,
-                                             self._grad_slots[name])
+                del leaves[next(iter(leaves))]  # the least recently missed
+            leaf = LeafSlice(tensor, sizes, self._grad_slots[name])
+        leaves[sizes] = leaf
         return leaf
+
+    def view(self, name: str, tensor: torch.Tensor,
+             size: int) -> torch.Tensor:
+        """The leading slice ``tensor[:size]`` of a 1-d tensor, as a view.
+
+        A leading slice of a contiguous vector is contiguous, so nothing is
+        copied. Inside :func:`in_place_slice_grads` its gradient is added
+        in place, as for :meth:`get`.
+
+        Args:
+            name (str): Key of the tensor within the layer.
+            tensor (Tensor): The full 1-d tensor (a bias, a BN scale...).
+            size (int): Leading size kept.
+
+        Returns:
+            Tensor: ``tensor[:size]``, or ``tensor`` itself if uncut.
+        """
+        if size == tensor.shape[0]:
+            return tensor
+        if tensor.requires_grad and torch.is_grad_enabled():
+            session = _SESSION.get()
+            if session is not None and tensor.is_leaf:
+                sizes = (size, )
+                leaves = self._leaves.get(name)
+                leaf = None if leaves is None else leaves.get(sizes)
+                if leaf is None or not leaf.valid_for(tensor):
+                    leaf = self._leaf(name, tensor, sizes)
+                return leaf.forward(session)
+        return tensor[:size]
 
     def get(self, name: str, tensor: torch.Tensor,
             sizes: Sequence[int]) -> torch.Tensor:
@@ -370,12 +439,13 @@ class SliceCache:
         """
         sizes = tuple(sizes)
         if tensor.requires_grad and torch.is_grad_enabled():
-            if _IN_PLACE_GRADS.get() and tensor.is_leaf:
+            session = _SESSION.get()
+            if session is not None and tensor.is_leaf:
                 leaves = self._leaves.get(name)
                 leaf = None if leaves is None else leaves.get(sizes)
                 if leaf is None or not leaf.valid_for(tensor):
                     leaf = self._leaf(name, tensor, sizes)
-                return leaf.forward()
+                return leaf.forward(session)
             return LeadingSlice.apply(tensor, sizes)
         entry: Optional[Tuple[int, int, Tuple[int, ...],
                               torch.Tensor]] = self._entries.get(name)

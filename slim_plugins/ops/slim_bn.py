@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .slicing import SliceCache
 from .width_state import SlimMixin
 
 
@@ -20,6 +21,10 @@ class _SlimBatchNormMixin(SlimMixin):
     """
 
     num_features: int
+
+    def _init_slim(self, channel_rule: str) -> None:
+        super()._init_slim(channel_rule)
+        self._slices = SliceCache()
 
     def active_features(self) -> int:
         """Active features at the current width."""
@@ -74,7 +79,8 @@ class _SlimBatchNormMixin(SlimMixin):
             mean, var = self._sliced_stats(channels)
         weight = bias = None
         if self.affine:
-            weight, bias = self.weight[:channels], self.bias[:channels]
+            weight = self._slices.view('weight', self.weight, channels)
+            bias = self._slices.view('bias', self.bias, channels)
         return F.batch_norm(x, mean, var, weight, bias, self.training
                             or not self.track_running_stats, momentum,
                             self.eps)

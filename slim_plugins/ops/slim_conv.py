@@ -103,7 +103,8 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
         c_out, _, sizes, groups = self._plan()
         weight = self.weight if sizes is None else self._slices.get(
             'weight', self.weight, sizes)
-        bias = None if self.bias is None else self.bias[:c_out]
+        bias = None if self.bias is None else self._slices.view(
+            'bias', self.bias, c_out)
         return weight, bias, groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -114,7 +115,7 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
         weight = self._slices.get('weight', self.weight, sizes)
         bias = self.bias
         if bias is not None:
-            bias = bias[:c_out]
+            bias = self._slices.view('bias', bias, c_out)
         return F.conv2d(x, weight, bias, self.stride, self.padding,
                         self.dilation, groups)
 

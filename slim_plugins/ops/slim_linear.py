@@ -68,7 +68,7 @@ class SlimLinear(SlimMixin, nn.Linear):
             'weight': self._slices.get('weight', self.weight, (c_out, c_in))
         }
         if self.bias is not None:
-            state['bias'] = self.bias[:c_out]
+            state['bias'] = self._slices.view('bias', self.bias, c_out)
         return state
 
     def extra_repr(self) -> str:

@@ -12,9 +12,10 @@ sets the width on the student modules, runs the loss forward, and either
 * ``step_mode='per_width'``: updates the parameters after every width, the
   momentum buffers being shared (the US3L reference implementation).
 
-Backward passes that DDP does not synchronise write the gradients of sliced
-weights in place (:func:`~slim_plugins.ops.in_place_slice_grads`), so a
-narrow width costs gradient memory traffic in proportion to its width.
+Forward and backward passes that DDP does not synchronise run sliced layers
+as plain narrow ones and add their gradients into ``.grad`` in one batched
+update (:func:`~slim_plugins.ops.in_place_slice_grads`), so a narrow width
+costs gradient memory traffic in proportion to its width.
 """
 import contextlib
 from collections import OrderedDict
@@ -25,8 +26,7 @@ import torch.nn as nn
 from mmengine.optim import OptimWrapper
 
 from slim_plugins.engine.samplers import width_loss_weights
-from slim_plugins.ops import (in_place_slice_grads, quiet_in_place_backward,
-                              slim_ops, using_width)
+from slim_plugins.ops import in_place_slice_grads, slim_ops, using_width
 from slim_plugins.utils.width_naming import width_suffix
 
 STEP_MODES = ('accumulate', 'per_width')
@@ -204,11 +204,10 @@ class MultiWidthTrainMixin:
                         inputs, data_samples, mode='loss')
                 loss, width_log = self.parse_losses(losses)
                 weighted = loss * weight
-                with quiet_in_place_backward():
-                    if accumulate:
-                        optim_wrapper.backward(weighted)
-                    else:
-                        optim_wrapper.update_params(weighted)
+                if accumulate:
+                    optim_wrapper.backward(weighted)
+                else:
+                    optim_wrapper.update_params(weighted)
             total = total + weighted.detach()
             suffix = self.width_log_suffix(width, index)
             for name, value in width_log.items():
