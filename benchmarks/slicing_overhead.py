@@ -12,8 +12,9 @@ difference in milliseconds. A ratio of 1.00 means slicing is free.
 The slim network is timed in the gradient modes of
 :mod:`slim_plugins.ops.slicing`: ``autograd`` (each backward materialises a
 full-size gradient per sliced weight) and ``in-place`` (what the
-multi-width train step uses: the active block is written into a reused
-``.grad`` buffer). ``--control`` adds a second copy of the narrow network,
+multi-width train step uses: each sliced layer runs as a plain narrow one on
+a contiguous leaf, and the leaves' gradients are added into ``.grad`` in one
+batched update after the backward). ``--control`` adds a second copy of the narrow network,
 whose ratio to the first is what identical work measures at that width.
 
 What slicing costs does not grow with the batch or the resolution: the
