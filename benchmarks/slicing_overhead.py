@@ -14,8 +14,9 @@ The slim network is timed in the gradient modes of
 full-size gradient per sliced weight) and ``in-place`` (what the
 multi-width train step uses: each sliced layer runs as a plain narrow one on
 a contiguous leaf, and the leaves' gradients are added into ``.grad`` in one
-batched update after the backward). ``--control`` adds a second copy of the narrow network,
-whose ratio to the first is what identical work measures at that width.
+batched update after the backward). ``--control`` adds a second copy of
+the narrow network, whose ratio to the first is what identical work
+measures at that width.
 
 What slicing costs does not grow with the batch or the resolution: the
 active weights are copied out before the forward and their gradient added
