@@ -195,22 +195,19 @@ class GradSlot:
         param.grad = buffer
         return buffer
 
-    def wrote(self, grad: torch.Tensor, sizes: Tuple[int, ...],
-              count: int) -> None:
-        """Record that ``count`` in-place writes into ``grad`` just ran.
+    def wrote(self, sizes: Tuple[int, ...], count: int) -> None:
+        """Record that ``count`` in-place writes into ``buffer`` just ran.
 
         Args:
-            grad (Tensor): The parameter's ``.grad`` that was written.
             sizes (tuple[int, ...]): Leading block covering the writes.
             count (int): Number of writes (each moves ``_version`` by one).
         """
-        if grad is not self.buffer:
-            return
-        if grad._version == self.version + count:
+        version = self.buffer._version
+        if version == self.version + count:
             self.dirty = tuple(map(max, self.dirty, sizes))
         else:  # written by someone else too: assume anything
-            self.dirty = tuple(grad.shape)
-        self.version = grad._version
+            self.dirty = tuple(self.buffer.shape)
+        self.version = version
 
 
 class _InPlaceSession:
@@ -249,7 +246,7 @@ class _InPlaceSession:
     def flush(self) -> None:
         """Add the leaves' gradients into their parameters' ``.grad``."""
         copy_to, copy_from, add_to, add_from = [], [], [], []
-        written: Dict[int, list] = {}
+        written: Dict[GradSlot, list] = {}
         for leaf_slice in self.leaves:
             leaf = leaf_slice.leaf
             grad = leaf.grad
@@ -268,19 +265,20 @@ class _InPlaceSession:
             else:
                 add_to.append(_leading(target, sizes))
                 add_from.append(grad)
-            entry = written.get(id(slot))
-            if entry is None:
-                written[id(slot)] = [slot, target, sizes, 1]
-            else:
-                entry[2] = tuple(map(max, entry[2], sizes))
-                entry[3] += 1
+            if target is slot.buffer:  # what the slot must know to reuse it
+                entry = written.get(slot)
+                if entry is None:
+                    written[slot] = [sizes, 1]
+                else:
+                    entry[0] = tuple(map(max, entry[0], sizes))
+                    entry[1] += 1
         # Copies first: a later leaf of the same parameter adds onto them.
         if copy_to:
             torch._foreach_copy_(copy_to, copy_from)
         if add_to:
             torch._foreach_add_(add_to, add_from)
-        for slot, target, sizes, count in written.values():
-            slot.wrote(target, sizes, count)
+        for slot, (sizes, count) in written.items():
+            slot.wrote(sizes, count)
 
 
 class LeafSlice:
