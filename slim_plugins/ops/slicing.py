@@ -225,18 +225,17 @@ class _InPlaceSession:
     def __init__(self) -> None:
         self.leaves: List['LeafSlice'] = []
 
-    def add(self, leaf_slice: 'LeafSlice') -> torch.Tensor:
-        """Register a leaf run in this block.
+    def arm(self, leaf: torch.Tensor) -> torch.Tensor:
+        """Hook the flush on the graph node of the block's first leaf.
+
+        Args:
+            leaf (Tensor): The first leaf run in this block.
 
         Returns:
-            Tensor: What the layer uses: the leaf, or for the first leaf a
-            view of it carrying the session's hook.
+            Tensor: A view of ``leaf`` whose node carries the hook, for the
+            layer to use instead of the leaf.
         """
-        leaves = self.leaves
-        leaves.append(leaf_slice)
-        if len(leaves) > 1:
-            return leaf_slice.leaf
-        out = leaf_slice.leaf.view_as(leaf_slice.leaf)
+        out = leaf.view_as(leaf)
         out.grad_fn.register_hook(self._queue_flush)
         return out
 
@@ -336,7 +335,9 @@ class LeafSlice:
         if version != self._copied_version:
             self._values.copy_(self.source)
             self._copied_version = version
-        return session.add(self)
+        leaves = session.leaves
+        leaves.append(self)
+        return self.leaf if len(leaves) > 1 else session.arm(self.leaf)
 
 
 class SliceCache:
@@ -376,11 +377,16 @@ class SliceCache:
               sizes: Tuple[int, ...]) -> LeafSlice:
         leaves = self._leaves.get(name)
         if leaves is not None:
-            # Every leaf of ``name`` views the same storage: if the tensor
+            leaf = leaves.pop(sizes, None)
+            if leaf is not None and leaf.param is tensor and \
+                    tensor.data_ptr() == leaf.data_ptr:
+                leaves[sizes] = leaf  # now the most recently used
+                return leaf
+            # Every leaf of ``name`` copies the same storage: if the tensor
             # moved (``.to()``, ``.half()``), drop them all, or they would
             # keep the old storage alive, and the gradient buffer with them.
-            some = next(iter(leaves.values()))
-            if not some.valid_for(tensor):
+            some = leaf or next(iter(leaves.values()), None)
+            if some is None or not some.valid_for(tensor):
                 leaves = None
         if leaves is None:
             leaves = self._leaves[name] = {}
@@ -388,7 +394,7 @@ class SliceCache:
         leaf = leaves.pop(sizes, None)
         if leaf is None:
             if len(leaves) >= MAX_CACHED_LEAVES:  # universal mode: any width
-                del leaves[next(iter(leaves))]  # the least recently missed
+                del leaves[next(iter(leaves))]  # the least recently used
             leaf = LeafSlice(tensor, sizes, self._grad_slots[name])
         leaves[sizes] = leaf
         return leaf
@@ -414,12 +420,7 @@ class SliceCache:
         if tensor.requires_grad and torch.is_grad_enabled():
             session = _SESSION.get()
             if session is not None and tensor.is_leaf:
-                sizes = (size, )
-                leaves = self._leaves.get(name)
-                leaf = None if leaves is None else leaves.get(sizes)
-                if leaf is None or not leaf.valid_for(tensor):
-                    leaf = self._leaf(name, tensor, sizes)
-                return leaf.forward(session)
+                return self._leaf(name, tensor, (size, )).forward(session)
         return tensor[:size]
 
     def get(self, name: str, tensor: torch.Tensor,
@@ -439,11 +440,7 @@ class SliceCache:
         if tensor.requires_grad and torch.is_grad_enabled():
             session = _SESSION.get()
             if session is not None and tensor.is_leaf:
-                leaves = self._leaves.get(name)
-                leaf = None if leaves is None else leaves.get(sizes)
-                if leaf is None or not leaf.valid_for(tensor):
-                    leaf = self._leaf(name, tensor, sizes)
-                return leaf.forward(session)
+                return self._leaf(name, tensor, sizes).forward(session)
             return LeadingSlice.apply(tensor, sizes)
         entry: Optional[Tuple[int, int, Tuple[int, ...],
                               torch.Tensor]] = self._entries.get(name)

@@ -278,6 +278,19 @@ def test_in_place_grads_follow_a_parameter_moved_to_new_storage():
     assert torch.allclose(conv.weight.grad, twin.weight.grad, atol=1e-6)
 
 
+def test_in_place_leaf_used_every_step_is_kept():
+    """Least recently used out: the min width survives random widths."""
+    conv = SlimConv2d(128, 128, 1, channel_rule='int')
+    x = torch.randn(1, 128, 2, 2)
+    upstream = torch.randn(1, 128, 2, 2)
+    _backward(conv, 8 / 128, x, upstream, in_place=True)
+    smallest = conv._slices._leaves['weight'][(8, 8, 1, 1)]
+    for channels in range(16, 128, 8):
+        _backward(conv, channels / 128, x, upstream, in_place=True)
+        _backward(conv, 8 / 128, x, upstream, in_place=True)
+    assert conv._slices._leaves['weight'][(8, 8, 1, 1)] is smallest
+
+
 def test_in_place_leaves_are_bounded_per_layer():
     conv = SlimConv2d(128, 128, 1, channel_rule='int')
     x = torch.randn(1, 128, 2, 2)
