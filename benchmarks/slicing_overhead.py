@@ -19,8 +19,9 @@ the narrow network, whose ratio to the first is what identical work
 measures at that width.
 
 What slicing costs does not grow with the batch or the resolution: the
-active weights are copied out before the forward and their gradient added
-into ``.grad`` after the backward, plus a few Python calls per layer. So
+active weights are copied out when they changed (every step in training,
+never here: nothing updates them) and their gradient is added into
+``.grad`` after the backward, plus a few Python calls per layer. So
 ``extra ms`` is roughly a constant per width, and the ratio of another
 workload is about ``1 + extra / narrow``.
 

@@ -301,9 +301,8 @@ class LeafSlice:
         self.param = param
         self.sizes = sizes
         self.slot = slot
-        self.block = _block(sizes, param.shape)
         self.data_ptr = param.data_ptr()
-        self.source = param.detach()[self.block]
+        self.source = param.detach()[_block(sizes, param.shape)]
         self.leaf = self.source.clone(
             memory_format=torch.contiguous_format).requires_grad_()
         # Writing the leaf's values must not be an autograd operation.
@@ -376,27 +375,23 @@ class SliceCache:
     def _leaf(self, name: str, tensor: torch.Tensor,
               sizes: Tuple[int, ...]) -> LeafSlice:
         leaves = self._leaves.get(name)
+        leaf = None
         if leaves is not None:
             leaf = leaves.pop(sizes, None)
-            if leaf is not None and leaf.param is tensor and \
-                    tensor.data_ptr() == leaf.data_ptr:
-                leaves[sizes] = leaf  # now the most recently used
-                return leaf
             # Every leaf of ``name`` copies the same storage: if the tensor
             # moved (``.to()``, ``.half()``), drop them all, or they would
             # keep the old storage alive, and the gradient buffer with them.
             some = leaf or next(iter(leaves.values()), None)
             if some is None or not some.valid_for(tensor):
-                leaves = None
+                leaves = leaf = None
         if leaves is None:
             leaves = self._leaves[name] = {}
             self._grad_slots[name] = GradSlot()
-        leaf = leaves.pop(sizes, None)
         if leaf is None:
             if len(leaves) >= MAX_CACHED_LEAVES:  # universal mode: any width
                 del leaves[next(iter(leaves))]  # the least recently used
             leaf = LeafSlice(tensor, sizes, self._grad_slots[name])
-        leaves[sizes] = leaf
+        leaves[sizes] = leaf  # now the most recently used
         return leaf
 
     def view(self, name: str, tensor: torch.Tensor,
