@@ -147,12 +147,27 @@ class GradSlot:
             the recorded writes changed ``buffer`` (its ``_version`` is
             ``version``).
         version (int): ``buffer._version`` once the recorded writes ran.
+        pending (int): Writes queued by the running flush, not yet
+            :meth:`settle`\ d.
     """
+
+    __slots__ = ('buffer', 'dirty', 'version', 'pending', '_storage',
+                 '_alias', '_blocks')
 
     def __init__(self) -> None:
         self.buffer: Optional[torch.Tensor] = None
         self.dirty: Tuple[int, ...] = ()
         self.version = -1
+        self.pending = 0
+        # Kept so that counting the storage's users costs no new object.
+        self._storage: Optional[torch.UntypedStorage] = None
+        # Views of ``buffer``'s leading blocks: a flush writes through them
+        # every step, and building a view is a dispatch per layer. They are
+        # views of a detached alias (same storage, same version counter):
+        # a view of ``buffer`` itself would hold a reference to it, which
+        # the check for users who kept the old ``.grad`` would count.
+        self._alias: Optional[torch.Tensor] = None
+        self._blocks: Dict[Tuple[int, ...], torch.Tensor] = {}
 
     def _reusable(self) -> bool:
         buffer = self.buffer
@@ -162,11 +177,29 @@ class GradSlot:
             return False
         # References: ``self.buffer``, ``buffer`` and getrefcount's argument.
         # More means someone kept the old ``.grad``; a view of it shows up
-        # in the storage count (ours plus the temporary storage object).
-        # Without torch's private counter, never reuse: always correct.
+        # in the storage count (``buffer``, ``_storage``, ``_alias`` and
+        # our blocks). Without torch's private counter, never reuse: always
+        # correct.
         if _storage_use_count is None or sys.getrefcount(buffer) > 3:
             return False
-        return _storage_use_count(buffer.untyped_storage()._cdata) <= 2
+        return _storage_use_count(
+            self._storage._cdata) <= 3 + len(self._blocks)
+
+    def block(self, sizes: Tuple[int, ...]) -> torch.Tensor:
+        """The view ``buffer[:sizes[0], :sizes[1], ...]``, cached.
+
+        Args:
+            sizes (tuple[int, ...]): Leading sizes of the block.
+
+        Returns:
+            Tensor: A view of ``buffer``.
+        """
+        view = self._blocks.get(sizes)
+        if view is None:
+            if len(self._blocks) >= MAX_CACHED_LEAVES:
+                self._blocks.clear()
+            view = self._blocks[sizes] = _leading(self._alias, sizes)
+        return view
 
     def install(self, param: torch.Tensor,
                 sizes: Tuple[int, ...]) -> torch.Tensor:
@@ -180,7 +213,7 @@ class GradSlot:
             sizes (tuple[int, ...]): Leading sizes of the block written next.
 
         Returns:
-            Tensor: The new ``param.grad``.
+            Tensor: The block ``param.grad[:sizes]``, a view.
         """
         if self._reusable():
             buffer = self.buffer
@@ -189,25 +222,26 @@ class GradSlot:
         else:
             buffer = self.buffer = torch.empty_like(
                 param, memory_format=torch.contiguous_format)
+            self._storage = buffer.untyped_storage()
+            self._alias = buffer.detach()
+            self._blocks = {}
             _zero_outside(buffer, tuple(param.shape), sizes)
         self.dirty = sizes
         self.version = buffer._version
         param.grad = buffer
-        return buffer
+        return self.block(sizes)
 
-    def wrote(self, sizes: Tuple[int, ...], count: int) -> None:
-        """Record that ``count`` in-place writes into ``buffer`` just ran.
+    def settle(self) -> None:
+        """Record the :attr:`pending` writes into ``buffer`` as run.
 
-        Args:
-            sizes (tuple[int, ...]): Leading block covering the writes.
-            count (int): Number of writes (each moves ``_version`` by one).
+        If ``buffer`` moved on by anything else than them, it was written
+        by someone else too: any part of it may be non-zero.
         """
         version = self.buffer._version
-        if version == self.version + count:
-            self.dirty = tuple(map(max, self.dirty, sizes))
-        else:  # written by someone else too: assume anything
+        if version != self.version + self.pending:
             self.dirty = tuple(self.buffer.shape)
         self.version = version
+        self.pending = 0
 
 
 class _InPlaceSession:
@@ -245,7 +279,7 @@ class _InPlaceSession:
     def flush(self) -> None:
         """Add the leaves' gradients into their parameters' ``.grad``."""
         copy_to, copy_from, add_to, add_from = [], [], [], []
-        written: Dict[GradSlot, list] = {}
+        touched: List[GradSlot] = []
         for leaf_slice in self.leaves:
             leaf = leaf_slice.leaf
             grad = leaf.grad
@@ -254,30 +288,33 @@ class _InPlaceSession:
             leaf.grad = None
             if grad.requires_grad:  # a backward with create_graph=True
                 grad = grad.detach()
-            param, slot, sizes = leaf_slice.param, leaf_slice.slot, \
-                leaf_slice.sizes
-            target = param.grad
+            slot, sizes = leaf_slice.slot, leaf_slice.sizes
+            target = leaf_slice.param.grad
             if target is None:
-                target = slot.install(param, sizes)
-                copy_to.append(_leading(target, sizes))
+                copy_to.append(slot.install(leaf_slice.param, sizes))
                 copy_from.append(grad)
-            else:
+            elif target is slot.buffer:
+                add_to.append(slot.block(sizes))
+                add_from.append(grad)
+                if sizes != slot.dirty:
+                    slot.dirty = tuple(map(max, slot.dirty, sizes))
+            else:  # not ours: nothing to keep track of
                 add_to.append(_leading(target, sizes))
                 add_from.append(grad)
-            if target is slot.buffer:  # what the slot must know to reuse it
-                entry = written.get(slot)
-                if entry is None:
-                    written[slot] = [sizes, 1]
-                else:
-                    entry[0] = tuple(map(max, entry[0], sizes))
-                    entry[1] += 1
-        # Copies first: a later leaf of the same parameter adds onto them.
-        if copy_to:
-            torch._foreach_copy_(copy_to, copy_from)
-        if add_to:
-            torch._foreach_add_(add_to, add_from)
-        for slot, (sizes, count) in written.items():
-            slot.wrote(sizes, count)
+                continue
+            if not slot.pending:
+                touched.append(slot)
+            slot.pending += 1
+        try:
+            # Copies first: a later leaf of the same parameter adds onto
+            # them.
+            if copy_to:
+                torch._foreach_copy_(copy_to, copy_from)
+            if add_to:
+                torch._foreach_add_(add_to, add_from)
+        finally:
+            for slot in touched:
+                slot.settle()
 
 
 class LeafSlice:
