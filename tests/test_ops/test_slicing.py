@@ -110,6 +110,23 @@ def test_in_place_grads_never_overwrite_a_gradient_kept_by_the_user():
     assert conv.weight.grad.data_ptr() != kept_view.data_ptr()
 
 
+def test_in_place_grads_never_overwrite_a_grad_object_kept_by_the_user():
+    """Cached views of the buffer must not hide a user holding it."""
+    conv, twin = _conv_pair()
+    x = torch.randn(2, 16, 5, 5)
+    upstream = torch.randn(2, 16, 5, 5)
+    history = []
+    for width in [0.5, 0.25, 0.5, 0.25]:
+        conv.zero_grad(set_to_none=True)
+        twin.zero_grad(set_to_none=True)
+        _backward(conv, width, x, upstream, in_place=True)
+        _backward(twin, width, x, upstream, in_place=False)
+        history.append((conv.weight.grad, twin.weight.grad.clone()))
+    for kept, expected in history:
+        assert torch.equal(kept, expected)
+    assert len({kept.data_ptr() for kept, _ in history}) == len(history)
+
+
 def test_in_place_grads_after_outside_modification():
     """Clipping/unscaling writes the buffer; stale values must not leak."""
     conv, twin = _conv_pair()
