@@ -23,19 +23,36 @@ def test_tiny_run_prints_one_row_per_width_in_every_column():
     result = run_tool([
         SCRIPT, '--depth', '18', '--batch', '2', '--size', '8', '--widths',
         '1.0', '0.5', '--reps', '3', '--warmup', '1', '--threads', '1',
-        '--control', '--existing-grad'
+        '--control', '--existing-grad', '--malloc', 'default'
     ],
                       env=dict(os.environ, OMP_NUM_THREADS='1'))
     lines = result.stdout.splitlines()
     assert 'existing .grad before each step' in lines[0]
+    assert 'default malloc settings' in lines[0]
     header = lines[2].split()
     assert header.count('ratio') == 3  # control, autograd, in-place
     rows = [line.split() for line in lines[3:]]
     assert [row[0] for row in rows] == ['1.00', '0.50']
     for row in rows:
-        # width, weights MB, narrow ms, then (ms, ratio, [q1-q3], extra) x3
-        assert len(row) == 3 + 3 * 4
+        # width, weights MB, narrow ms, faults, then (ms, ratio, [q1-q3],
+        # extra, faults) x3
+        assert len(row) == 4 + 3 * 5
         assert all(re.fullmatch(r'\[\d+\.\d\d-\d+\.\d\d\]', q)
-                   for q in row[5::4])
+                   for q in row[6::5])
+        assert all(f.isdigit() for f in row[3::5])
     # the active weights at width 0.5 are about a quarter of the full ones
     assert 0.2 < float(rows[1][1]) / float(rows[0][1]) < 0.3
+
+
+def test_freed_memory_is_kept_by_default_so_timed_steps_take_no_faults():
+    result = run_tool([
+        SCRIPT, '--depth', '18', '--batch', '8', '--size', '32', '--widths',
+        '0.5', '--reps', '3', '--warmup', '2', '--threads', '1', '--modes',
+        'in-place'
+    ],
+                      env=dict(os.environ, OMP_NUM_THREADS='1'))
+    lines = result.stdout.splitlines()
+    assert 'M_TRIM_THRESHOLD = M_MMAP_THRESHOLD = 1 GiB' in lines[0]
+    row = lines[3].split()
+    # narrow and in-place: each step reuses the memory of the one before
+    assert [int(row[3]), int(row[8])] == [0, 0]
