@@ -147,8 +147,8 @@ class GradSlot:
             the recorded writes changed ``buffer`` (its ``_version`` is
             ``version``).
         version (int): ``buffer._version`` once the recorded writes ran.
-        pending (int): Writes queued by the running flush, not yet
-            :meth:`settle`\ d.
+        pending (int): Writes queued by the running flush that
+            :meth:`settle` has not recorded yet.
     """
 
     __slots__ = ('buffer', 'dirty', 'version', 'pending', '_storage',
