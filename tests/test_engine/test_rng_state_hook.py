@@ -303,6 +303,9 @@ def _dist_worker(rank: int, world_size: int, port: int, work_dir: str) -> None:
         resumed.train()
         got = resumed.model.module.history
         assert got == want[3:], (rank, got, want[3:])
+        # No rank tears gloo down while the other may still be talking to
+        # it (the last checkpoint gathers from both): that aborted a rank.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
