@@ -137,6 +137,7 @@ def main() -> None:
              f'linear-probe config (configs/*/benchmarks/).')
 
     setup_cpu_distributed(cfg)
+    finished = False
     try:
         with report_build_errors(args.config):
             runner = build_runner(cfg)
@@ -145,8 +146,9 @@ def main() -> None:
             runner.test_evaluator.metrics.append(
                 DumpResults(out_file_path=args.out))
         metrics = runner.test()
+        finished = True
     finally:
-        close_distributed()
+        close_distributed(wait_for_all_ranks=finished)
 
     if args.out and args.out_item == 'metrics':
         import mmengine

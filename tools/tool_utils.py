@@ -144,15 +144,25 @@ def setup_cpu_distributed(cfg: Config) -> None:
     cfg.model_wrapper_cfg = wrapper_cfg
 
 
-def close_distributed() -> None:
+def close_distributed(wait_for_all_ranks: bool = True) -> None:
     """Destroy the default process group, if any, before the process exits.
 
     Left to interpreter shutdown, gloo's worker threads can still hold
     tensors whose destruction needs the GIL; the process then aborts with
     "terminate called without an active exception" after the work is done.
+    The same abort hit a rank that tore gloo down while another rank was
+    still finishing (rank 0 writes the last checkpoint): about one
+    ``dist_train.sh`` run in ten on CPU. So the ranks first meet.
+
+    Args:
+        wait_for_all_ranks (bool): Meet the other ranks (a barrier) before
+            destroying the group. Pass False when leaving on an error: the
+            other ranks may never get there. Defaults to True.
     """
     import torch.distributed as torch_dist
     if torch_dist.is_available() and torch_dist.is_initialized():
+        if wait_for_all_ranks:
+            torch_dist.barrier()
         torch_dist.destroy_process_group()
 
 

@@ -138,12 +138,14 @@ def main() -> None:
     cfg = merge_args(cfg, args)
     check_config_paths(cfg, resume=cfg.get('resume', False))
     setup_cpu_distributed(cfg)
+    finished = False
     try:
         with report_build_errors(args.config):
             runner = build_runner(cfg)
             runner.train()
+        finished = True
     finally:
-        close_distributed()
+        close_distributed(wait_for_all_ranks=finished)
 
 
 if __name__ == '__main__':

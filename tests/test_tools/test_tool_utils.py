@@ -37,5 +37,11 @@ def test_close_distributed_destroys_the_process_group(tmp_path):
         'gloo', init_method=f'file://{tmp_path / "rendezvous"}', rank=0,
         world_size=1)
     assert torch_dist.is_initialized()
-    tool_utils.close_distributed()
+    tool_utils.close_distributed()  # after a barrier of the one rank
+    assert not torch_dist.is_initialized()
+    # leaving on an error: no barrier, which other ranks might never reach
+    torch_dist.init_process_group(
+        'gloo', init_method=f'file://{tmp_path / "again"}', rank=0,
+        world_size=1)
+    tool_utils.close_distributed(wait_for_all_ranks=False)
     assert not torch_dist.is_initialized()
