@@ -68,6 +68,7 @@ def _worker(rank: int, world_size: int, port: int) -> None:
                                      reference.parameters()):
             torch.testing.assert_close(
                 got, want, atol=1e-5, rtol=0, msg=f'rank {rank}: {name}')
+        dist.barrier()  # no rank tears gloo down while another still uses it
     finally:
         dist.destroy_process_group()
 

@@ -342,6 +342,7 @@ def _worker(rank: int, world_size: int, port: int, work_dir: str) -> None:
     try:
         _check_layers(rank)
         _check_runner(rank, work_dir)
+        dist.barrier()  # no rank tears gloo down while another still uses it
     finally:
         dist.destroy_process_group()
 
