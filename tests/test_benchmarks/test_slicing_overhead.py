@@ -45,14 +45,20 @@ def test_tiny_run_prints_one_row_per_width_in_every_column():
 
 
 def test_freed_memory_is_kept_by_default_so_timed_steps_take_no_faults():
-    result = run_tool([
+    args = [
         SCRIPT, '--depth', '18', '--batch', '8', '--size', '32', '--widths',
-        '0.5', '--reps', '3', '--warmup', '2', '--threads', '1', '--modes',
+        '0.5', '--reps', '5', '--warmup', '4', '--threads', '1', '--modes',
         'in-place'
-    ],
-                      env=dict(os.environ, OMP_NUM_THREADS='1'))
-    lines = result.stdout.splitlines()
-    assert 'M_TRIM_THRESHOLD = M_MMAP_THRESHOLD = 1 GiB' in lines[0]
-    row = lines[3].split()
-    # narrow and in-place: each step reuses the memory of the one before
-    assert [int(row[3]), int(row[8])] == [0, 0]
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    kept = run_tool(args, env=env).stdout.splitlines()
+    default = run_tool(args + ['--malloc', 'default'], env=env).stdout
+    assert 'M_TRIM_THRESHOLD = M_MMAP_THRESHOLD = 1 GiB' in kept[0]
+    kept_row, default_row = kept[3].split(), default.splitlines()[3].split()
+    # narrow, in-place: glibc's default re-touches fresh pages every step
+    # (thousands of faults here, whichever network pays them); kept memory
+    # is reused, but for a few stray pages.
+    default_faults = int(default_row[3]) + int(default_row[8])
+    assert default_faults > 500, default_row
+    assert int(kept_row[3]) + int(kept_row[8]) < default_faults / 10, (
+        kept_row, default_row)
