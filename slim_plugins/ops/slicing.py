@@ -431,6 +431,18 @@ class SliceCache:
         leaves[sizes] = leaf  # now the most recently used
         return leaf
 
+    def _in_place(self, name: str, tensor: torch.Tensor,
+                  sizes: Tuple[int, ...]) -> Optional[torch.Tensor]:
+        """The block as a leaf of the enclosing :func:`in_place_slice_grads`
+        block, or None where that mode does not apply (off, no autograd, or
+        ``tensor`` not a leaf)."""
+        if not (tensor.requires_grad and torch.is_grad_enabled()):
+            return None
+        session = _SESSION.get()
+        if session is None or not tensor.is_leaf:
+            return None
+        return self._leaf(name, tensor, sizes).forward(session)
+
     def view(self, name: str, tensor: torch.Tensor,
              size: int) -> torch.Tensor:
         """The leading slice ``tensor[:size]`` of a 1-d tensor, as a view.
@@ -449,11 +461,8 @@ class SliceCache:
         """
         if size == tensor.shape[0]:
             return tensor
-        if tensor.requires_grad and torch.is_grad_enabled():
-            session = _SESSION.get()
-            if session is not None and tensor.is_leaf:
-                return self._leaf(name, tensor, (size, )).forward(session)
-        return tensor[:size]
+        leaf = self._in_place(name, tensor, (size, ))
+        return tensor[:size] if leaf is None else leaf
 
     def get(self, name: str, tensor: torch.Tensor,
             sizes: Sequence[int]) -> torch.Tensor:
@@ -470,10 +479,8 @@ class SliceCache:
         """
         sizes = tuple(sizes)
         if tensor.requires_grad and torch.is_grad_enabled():
-            session = _SESSION.get()
-            if session is not None and tensor.is_leaf:
-                return self._leaf(name, tensor, sizes).forward(session)
-            return LeadingSlice.apply(tensor, sizes)
+            leaf = self._in_place(name, tensor, sizes)
+            return LeadingSlice.apply(tensor, sizes) if leaf is None else leaf
         entry: Optional[Tuple[int, int, Tuple[int, ...],
                               torch.Tensor]] = self._entries.get(name)
         key = (tensor.data_ptr(), tensor._version, sizes)

@@ -109,13 +109,9 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve ``x`` with the active slice of the weight."""
-        c_out, _, sizes, groups = self._plan()
-        if sizes is None:
+        if self._plan()[2] is None:  # nothing sliced in the weight
             return super().forward(x)
-        weight = self._slices.get('weight', self.weight, sizes)
-        bias = self.bias
-        if bias is not None:
-            bias = self._slices.view('bias', bias, c_out)
+        weight, bias, groups = self._sliced()
         return F.conv2d(x, weight, bias, self.stride, self.padding,
                         self.dilation, groups)
 
