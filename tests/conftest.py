@@ -1,5 +1,6 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 """Fixtures shared by the test suite: repo paths and tiny generated data."""
+import contextlib
 import importlib.util
 import os
 import os.path as osp
@@ -7,7 +8,7 @@ import socket
 import struct
 import subprocess
 import sys
-from typing import List, Tuple
+from typing import Iterator, List, Tuple
 
 import pytest
 import torch
@@ -39,14 +40,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def init_gloo(rank: int, world_size: int, port: int) -> None:
-    """Join a CPU (gloo) process group of a test's spawned workers."""
+@contextlib.contextmanager
+def gloo_group(rank: int, world_size: int, port: int) -> Iterator[None]:
+    """Join a CPU (gloo) process group of a test's spawned workers.
+
+    On leaving, the ranks meet before the group is destroyed, unless the
+    block raised: a rank tearing gloo down while another still used it
+    aborted with "terminate called without an active exception".
+    """
     import torch.distributed as dist
     dist.init_process_group(
         'gloo',
         init_method=f'tcp://127.0.0.1:{port}',
         rank=rank,
         world_size=world_size)
+    try:
+        yield
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
 
 
 def run_tool(args: List[str], cwd: str = REPO_ROOT,

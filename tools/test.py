@@ -13,7 +13,7 @@ from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from tool_utils import (build_runner, check_config_paths,  # noqa: E402
-                        close_distributed, fail, load_config,
+                        closing_distributed, fail, load_config,
                         report_build_errors, setup_cpu_distributed)
 
 
@@ -137,8 +137,7 @@ def main() -> None:
              f'linear-probe config (configs/*/benchmarks/).')
 
     setup_cpu_distributed(cfg)
-    finished = False
-    try:
+    with closing_distributed():
         with report_build_errors(args.config):
             runner = build_runner(cfg)
         if args.out and args.out_item in ['pred', None]:
@@ -146,9 +145,6 @@ def main() -> None:
             runner.test_evaluator.metrics.append(
                 DumpResults(out_file_path=args.out))
         metrics = runner.test()
-        finished = True
-    finally:
-        close_distributed(wait_for_all_ranks=finished)
 
     if args.out and args.out_item == 'metrics':
         import mmengine

@@ -166,6 +166,21 @@ def close_distributed(wait_for_all_ranks: bool = True) -> None:
         torch_dist.destroy_process_group()
 
 
+@contextlib.contextmanager
+def closing_distributed() -> Iterator[None]:
+    """Run a tool's work, then :func:`close_distributed`.
+
+    The ranks meet before the teardown when the work finished, and do not
+    when it raised (the other ranks may never get there).
+    """
+    try:
+        yield
+    except BaseException:
+        close_distributed(wait_for_all_ranks=False)
+        raise
+    close_distributed()
+
+
 def first_batches(loader: Iterable,
                   num_batches: int,
                   desc: str,

@@ -14,7 +14,7 @@ from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from tool_utils import (build_runner, check_config_paths,  # noqa: E402
-                        close_distributed, load_config, report_build_errors,
+                        closing_distributed, load_config, report_build_errors,
                         setup_cpu_distributed)
 
 
@@ -138,14 +138,9 @@ def main() -> None:
     cfg = merge_args(cfg, args)
     check_config_paths(cfg, resume=cfg.get('resume', False))
     setup_cpu_distributed(cfg)
-    finished = False
-    try:
-        with report_build_errors(args.config):
-            runner = build_runner(cfg)
-            runner.train()
-        finished = True
-    finally:
-        close_distributed(wait_for_all_ranks=finished)
+    with closing_distributed(), report_build_errors(args.config):
+        runner = build_runner(cfg)
+        runner.train()
 
 
 if __name__ == '__main__':

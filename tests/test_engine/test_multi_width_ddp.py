@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
-from conftest import free_port, init_gloo
+from conftest import free_port, gloo_group
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
 
@@ -51,8 +51,7 @@ def _sgd(model):
 def _worker(rank: int, world_size: int, port: int) -> None:
     os.environ.pop('CUDA_VISIBLE_DEVICES', None)
     torch.set_num_threads(1)
-    init_gloo(rank, world_size, port)
-    try:
+    with gloo_group(rank, world_size, port):
         from slim_plugins.engine.wrappers import \
             MultiWidthDistributedDataParallel
         model = _build_model()
@@ -68,9 +67,6 @@ def _worker(rank: int, world_size: int, port: int) -> None:
                                      reference.parameters()):
             torch.testing.assert_close(
                 got, want, atol=1e-5, rtol=0, msg=f'rank {rank}: {name}')
-        dist.barrier()  # no rank tears gloo down while another still uses it
-    finally:
-        dist.destroy_process_group()
 
 
 def test_ddp_step_equals_full_batch_step():

@@ -22,7 +22,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
-from conftest import REPO_ROOT, free_port, init_gloo
+from conftest import REPO_ROOT, free_port, gloo_group
 from mmengine.config import Config
 from mmengine.evaluator import BaseMetric
 from mmengine.model import BaseModel
@@ -286,8 +286,7 @@ def test_resumed_training_continues_every_stream(tmp_path, by_epoch):
 def _dist_worker(rank: int, world_size: int, port: int, work_dir: str) -> None:
     os.environ['LOCAL_RANK'] = str(rank)  # read by Runner.wrap_model
     torch.set_num_threads(1)
-    init_gloo(rank, world_size, port)
-    try:
+    with gloo_group(rank, world_size, port):
         full = _runner(osp.join(work_dir, 'full'), distributed=True)
         full.train()
         want = full.model.module.history
@@ -303,11 +302,6 @@ def _dist_worker(rank: int, world_size: int, port: int, work_dir: str) -> None:
         resumed.train()
         got = resumed.model.module.history
         assert got == want[3:], (rank, got, want[3:])
-        # No rank tears gloo down while the other may still be talking to
-        # it (the last checkpoint gathers from both): that aborted a rank.
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
 
 
 def test_distributed_resume_restores_each_rank(tmp_path):

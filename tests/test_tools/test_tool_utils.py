@@ -45,3 +45,18 @@ def test_close_distributed_destroys_the_process_group(tmp_path):
         world_size=1)
     tool_utils.close_distributed(wait_for_all_ranks=False)
     assert not torch_dist.is_initialized()
+
+
+def test_closing_distributed_tears_down_after_success_and_error(tmp_path):
+    tool_utils = load_tool('tools/tool_utils.py')
+    for outcome, init_file in (('finished', 'ok'), ('raised', 'error')):
+        torch_dist.init_process_group(
+            'gloo', init_method=f'file://{tmp_path / init_file}', rank=0,
+            world_size=1)
+        try:
+            with tool_utils.closing_distributed():
+                if outcome == 'raised':
+                    raise ValueError('work failed')
+        except ValueError:
+            assert outcome == 'raised'
+        assert not torch_dist.is_initialized(), outcome

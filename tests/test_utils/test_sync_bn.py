@@ -15,7 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
-from conftest import free_port, init_gloo
+from conftest import free_port, gloo_group
 from mmengine.model import BaseModel
 from mmengine.model import convert_sync_batchnorm as mmengine_convert
 from mmengine.model import revert_sync_batchnorm
@@ -338,13 +338,9 @@ def _worker(rank: int, world_size: int, port: int, work_dir: str) -> None:
     os.environ.update(
         LOCAL_RANK=str(rank), RANK=str(rank), WORLD_SIZE=str(world_size))
     torch.set_num_threads(1)
-    init_gloo(rank, world_size, port)
-    try:
+    with gloo_group(rank, world_size, port):
         _check_layers(rank)
         _check_runner(rank, work_dir)
-        dist.barrier()  # no rank tears gloo down while another still uses it
-    finally:
-        dist.destroy_process_group()
 
 
 def test_two_gloo_processes_equal_one_process_full_batch(tmp_path):
