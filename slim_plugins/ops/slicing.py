@@ -393,12 +393,15 @@ class SliceCache:
                                        torch.Tensor]] = {}
         self._grad_slots: Dict[str, GradSlot] = {}
         self._leaves: Dict[str, Dict[Tuple[int, ...], LeafSlice]] = {}
+        # The leaf each tensor used last, also held in ``_leaves``.
+        self._hot: Dict[str, LeafSlice] = {}
 
     def clear(self) -> None:
         """Drop every cached slice and gradient buffer."""
         self._entries.clear()
         self._grad_slots.clear()
         self._leaves.clear()
+        self._hot.clear()
 
     def __deepcopy__(self, memo: dict) -> 'SliceCache':
         return SliceCache()
@@ -436,12 +439,19 @@ class SliceCache:
         """The block as a leaf of the enclosing :func:`in_place_slice_grads`
         block, or None where that mode does not apply (off, no autograd, or
         ``tensor`` not a leaf)."""
-        if not (tensor.requires_grad and torch.is_grad_enabled()):
-            return None
         session = _SESSION.get()
-        if session is None or not tensor.is_leaf:
+        if session is None or not (tensor.requires_grad
+                                   and torch.is_grad_enabled()):
             return None
-        return self._leaf(name, tensor, sizes).forward(session)
+        # The leaf of the last forward, checked as ``_leaf`` would: it runs
+        # per layer and step.
+        leaf = self._hot.get(name)
+        if leaf is None or leaf.sizes != sizes or \
+                not leaf.valid_for(tensor):
+            if not tensor.is_leaf:
+                return None
+            leaf = self._hot[name] = self._leaf(name, tensor, sizes)
+        return leaf.forward(session)
 
     def view(self, name: str, tensor: torch.Tensor,
              size: int) -> torch.Tensor:

@@ -4,11 +4,13 @@ from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
 from .slicing import SliceCache
 from .width_state import SlimMixin
+
+# What F.batch_norm passes to the op; the public flag is a property.
+_cudnn_enabled = torch._C._get_cudnn_enabled
 
 
 class _SlimBatchNormMixin(SlimMixin):
@@ -25,6 +27,8 @@ class _SlimBatchNormMixin(SlimMixin):
     def _init_slim(self, channel_rule: str) -> None:
         super()._init_slim(channel_rule)
         self._slices = SliceCache()
+        # Active features per width: the forward's lookup.
+        self._channels_at: Dict[float, int] = {}
 
     def active_features(self) -> int:
         """Active features at the current width."""
@@ -48,7 +52,8 @@ class _SlimBatchNormMixin(SlimMixin):
         momentum update); it is rebuilt when a buffer is replaced (``.to()``,
         assignment, ``.data =``).
         """
-        mean, var = self.running_mean, self.running_var
+        buffers = self._buffers
+        mean, var = buffers['running_mean'], buffers['running_var']
         cached = self.__dict__.get('_stat_views')
         if cached is not None and cached[0] == channels and \
                 cached[1]._base is mean and cached[2]._base is var and \
@@ -66,28 +71,42 @@ class _SlimBatchNormMixin(SlimMixin):
         return state
 
     def _slim_forward(self, x: Tensor, channels: int) -> Tensor:
-        # Mirrors torch's _BatchNorm.forward on the sliced tensors.
+        # torch's _BatchNorm.forward and F.batch_norm on the sliced tensors,
+        # calling the op directly: their Python (module attribute lookups,
+        # torch-function checks) is a cost per layer and step that the
+        # narrow network pays too, and slicing must not add to it.
         self._check_input_dim(x)
-        momentum = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.add_(1)
-            if self.momentum is None:
-                momentum = 1.0 / float(self.num_batches_tracked)
+        momentum = self.momentum
+        tracked = self.track_running_stats
+        batch_stats = self.training or not tracked
+        if self.training and tracked:
+            count = self._buffers['num_batches_tracked']
+            count.add_(1)
+            if momentum is None:
+                momentum = 1.0 / float(count)
+        if momentum is None:
+            momentum = 0.0
         mean = var = None
         # Eval mode without tracked statistics normalises with the batch's.
-        if self.track_running_stats:
+        if tracked:
             mean, var = self._sliced_stats(channels)
         weight = bias = None
         if self.affine:
-            weight = self._slices.view('weight', self.weight, channels)
-            bias = self._slices.view('bias', self.bias, channels)
-        return F.batch_norm(x, mean, var, weight, bias, self.training
-                            or not self.track_running_stats, momentum,
-                            self.eps)
+            params = self._parameters
+            weight = self._slices.view('weight', params['weight'], channels)
+            bias = self._slices.view('bias', params['bias'], channels)
+        if batch_stats and x.numel() == x.shape[1]:
+            raise ValueError('Expected more than 1 value per channel when '
+                             f'training, got input size {x.size()}')
+        return torch.batch_norm(x, weight, bias, mean, var, batch_stats,
+                                momentum, self.eps, _cudnn_enabled())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise ``x`` with the active slice of the BN."""
-        channels = self.active_features()
+        channels = self._channels_at.get(self.width_state.width)
+        if channels is None:
+            channels = self._channels_at[self.width_state.width] = \
+                self.active_features()
         if channels == self.num_features:
             return super().forward(x)
         return self._slim_forward(x, channels)

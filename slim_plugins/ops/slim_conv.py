@@ -109,9 +109,16 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve ``x`` with the active slice of the weight."""
-        if self._plan()[2] is None:  # nothing sliced in the weight
+        c_out, _, sizes, groups = self._plan()
+        if sizes is None:  # nothing sliced in the weight
             return super().forward(x)
-        weight, bias, groups = self._sliced()
+        # The parameter dict, not attribute lookups (a Python call each):
+        # a cost per layer and step.
+        params = self._parameters
+        weight = self._slices.get('weight', params['weight'], sizes)
+        bias = params['bias']
+        if bias is not None:
+            bias = self._slices.view('bias', bias, c_out)
         return F.conv2d(x, weight, bias, self.stride, self.padding,
                         self.dilation, groups)
 

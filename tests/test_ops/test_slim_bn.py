@@ -1,6 +1,7 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 import copy
 
+import pytest
 import torch
 import torch.nn as nn
 
@@ -56,6 +57,45 @@ def test_shared_bn_statistics_follow_copies_and_replaced_buffers():
     bn.load_state_dict(state)
     bn.eval()
     assert torch.allclose(bn(x.double()), ref(x.double()), atol=1e-6)
+
+
+@pytest.mark.parametrize('dims', [1, 2])
+@pytest.mark.parametrize('options', [
+    dict(), dict(momentum=None), dict(affine=False),
+    dict(track_running_stats=False), dict(momentum=None, affine=False)
+])
+def test_sliced_bn_is_torch_bn_of_that_width(dims, options):
+    """The sliced forward calls the op itself; it must keep every rule of
+    torch's BN: momentum None (cumulative average), no affine, untracked
+    statistics, train and eval, and its errors."""
+    torch.manual_seed(0)
+    slim_cls, torch_cls = ((SlimBatchNorm1d, nn.BatchNorm1d) if dims == 1
+                           else (SlimBatchNorm2d, nn.BatchNorm2d))
+    bn = slim_cls(16, channel_rule='int', **options)
+    ref = torch_cls(8, **options)
+    if bn.affine:
+        with torch.no_grad():
+            bn.weight.uniform_(0.5, 2)
+            bn.bias.uniform_()
+            ref.weight.copy_(bn.weight[:8])
+            ref.bias.copy_(bn.bias[:8])
+    set_width(bn, 0.5)
+    shape = (4, 8) if dims == 1 else (4, 8, 3, 3)
+    for mode in ('train', 'train', 'train', 'eval', 'train', 'eval'):
+        bn.train(mode == 'train')
+        ref.train(mode == 'train')
+        x = torch.randn(*shape) * 3 + 1
+        assert torch.allclose(bn(x), ref(x), atol=1e-5), mode
+        for name, value in ref.state_dict().items():
+            ours = bn.state_dict()[name]
+            ours = ours if ours.dim() == 0 else ours[:8]
+            assert torch.allclose(ours.to(value.dtype), value), name
+    bn.train()
+    one = torch.randn(1, 8) if dims == 1 else torch.randn(1, 8, 1, 1)
+    with pytest.raises(ValueError, match='more than 1 value per channel'):
+        bn(one)
+    with pytest.raises(ValueError, match='expected (2D or 3D|4D) input'):
+        bn(torch.randn(2, 8, 3, 3, 3))
 
 
 def test_untracked_bn_uses_batch_stats_in_eval():
