@@ -393,15 +393,12 @@ class SliceCache:
                                        torch.Tensor]] = {}
         self._grad_slots: Dict[str, GradSlot] = {}
         self._leaves: Dict[str, Dict[Tuple[int, ...], LeafSlice]] = {}
-        # The leaf each tensor used last, also held in ``_leaves``.
-        self._hot: Dict[str, LeafSlice] = {}
 
     def clear(self) -> None:
         """Drop every cached slice and gradient buffer."""
         self._entries.clear()
         self._grad_slots.clear()
         self._leaves.clear()
-        self._hot.clear()
 
     def __deepcopy__(self, memo: dict) -> 'SliceCache':
         return SliceCache()
@@ -443,14 +440,17 @@ class SliceCache:
         if session is None or not (tensor.requires_grad
                                    and torch.is_grad_enabled()):
             return None
-        # The leaf of the last forward, checked as ``_leaf`` would: it runs
-        # per layer and step.
-        leaf = self._hot.get(name)
+        # First the leaf of the last forward (the most recently used, so the
+        # last of ``_leaves``), checked as ``_leaf`` would: this runs per
+        # layer and step.
+        leaves = self._leaves.get(name)
+        leaf = None if leaves is None else next(reversed(leaves.values()),
+                                                None)
         if leaf is None or leaf.sizes != sizes or \
                 not leaf.valid_for(tensor):
             if not tensor.is_leaf:
                 return None
-            leaf = self._hot[name] = self._leaf(name, tensor, sizes)
+            leaf = self._leaf(name, tensor, sizes)
         return leaf.forward(session)
 
     def view(self, name: str, tensor: torch.Tensor,

@@ -27,8 +27,6 @@ class _SlimBatchNormMixin(SlimMixin):
     def _init_slim(self, channel_rule: str) -> None:
         super()._init_slim(channel_rule)
         self._slices = SliceCache()
-        # Active features per width: the forward's lookup.
-        self._channels_at: Dict[float, int] = {}
 
     def active_features(self) -> int:
         """Active features at the current width."""
@@ -103,10 +101,7 @@ class _SlimBatchNormMixin(SlimMixin):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise ``x`` with the active slice of the BN."""
-        channels = self._channels_at.get(self.width_state.width)
-        if channels is None:
-            channels = self._channels_at[self.width_state.width] = \
-                self.active_features()
+        channels = self.active_features()
         if channels == self.num_features:
             return super().forward(x)
         return self._slim_forward(x, channels)

@@ -99,26 +99,28 @@ class SlimConv2d(SlimMixin, nn.Conv2d):
                                          c_out if self.depthwise else 1)
         return plan
 
-    def _sliced(self) -> Tuple[torch.Tensor, Optional[torch.Tensor], int]:
-        c_out, _, sizes, groups = self._plan()
-        weight = self.weight if sizes is None else self._slices.get(
-            'weight', self.weight, sizes)
-        bias = None if self.bias is None else self._slices.view(
-            'bias', self.bias, c_out)
+    def _sliced(
+        self,
+        plan: Optional[Tuple[int, int, Optional[Tuple[int, ...]], int]] = None
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor], int]:
+        c_out, _, sizes, groups = self._plan() if plan is None else plan
+        # The parameter dict, not attribute lookups (a Python call each):
+        # the forward runs this per layer and step.
+        params = self._parameters
+        weight = params['weight']
+        if sizes is not None:
+            weight = self._slices.get('weight', weight, sizes)
+        bias = params['bias']
+        if bias is not None:
+            bias = self._slices.view('bias', bias, c_out)
         return weight, bias, groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve ``x`` with the active slice of the weight."""
-        c_out, _, sizes, groups = self._plan()
-        if sizes is None:  # nothing sliced in the weight
+        plan = self._plan()
+        if plan[2] is None:  # nothing sliced in the weight
             return super().forward(x)
-        # The parameter dict, not attribute lookups (a Python call each):
-        # a cost per layer and step.
-        params = self._parameters
-        weight = self._slices.get('weight', params['weight'], sizes)
-        bias = params['bias']
-        if bias is not None:
-            bias = self._slices.view('bias', bias, c_out)
+        weight, bias, groups = self._sliced(plan)
         return F.conv2d(x, weight, bias, self.stride, self.padding,
                         self.dilation, groups)
 
