@@ -335,8 +335,8 @@ def last_checkpoint(work_dir: str) -> str:
 
 def trained_iters(checkpoint: str) -> int:
     """The iteration count stored in a checkpoint's meta."""
-    import torch
-    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    from slim_plugins.utils import load_checkpoint_file
+    ckpt = load_checkpoint_file(checkpoint)
     return int(ckpt['meta']['iter'])
 
 

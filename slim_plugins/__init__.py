@@ -4,13 +4,8 @@
 Importing the package registers every component in the ``slim_plugins``
 registries (see :mod:`slim_plugins.registry`).
 """
+from . import datasets, engine, evaluation, models, ops  # noqa: F401
+from .registry import SCOPE
 from .version import __version__
-
-from .utils.checkpoint import register_checkpoint_safe_globals  # isort:skip
-
-register_checkpoint_safe_globals()
-
-from . import datasets, engine, evaluation, models, ops  # noqa: E402,F401,I001
-from .registry import SCOPE  # noqa: E402
 
 __all__ = ['__version__', 'SCOPE']

@@ -4,11 +4,13 @@ import contextlib
 import importlib.util
 import os
 import os.path as osp
+import signal
 import socket
 import struct
 import subprocess
 import sys
-from typing import Iterator, List, Tuple
+import time
+from typing import Callable, Iterator, List, Tuple
 
 import pytest
 import torch
@@ -44,11 +46,15 @@ def free_port() -> int:
 def gloo_group(rank: int, world_size: int, port: int) -> Iterator[None]:
     """Join a CPU (gloo) process group of a test's spawned workers.
 
-    On leaving, the ranks meet before the group is destroyed, unless the
-    block raised: a rank tearing gloo down while another still used it
-    aborted with "terminate called without an active exception".
+    On leaving, the ranks meet before the groups are destroyed (unless the
+    block raised), and no object may still hold a group then
+    (:func:`slim_plugins.utils.distributed.close_process_groups`): run the
+    work that builds runners or DDP models in a function that returns plain
+    results.
     """
     import torch.distributed as dist
+
+    from slim_plugins.utils.distributed import close_process_groups
     dist.init_process_group(
         'gloo',
         init_method=f'tcp://127.0.0.1:{port}',
@@ -56,9 +62,57 @@ def gloo_group(rank: int, world_size: int, port: int) -> Iterator[None]:
         world_size=world_size)
     try:
         yield
-        dist.barrier()
+    except BaseException:
+        close_process_groups(wait_for_all_ranks=False)
+        raise
+    close_process_groups()
+
+
+def spawn_workers(worker: Callable, args: tuple, nprocs: int = 2,
+                  timeout: float = 240) -> None:
+    """``torch.multiprocessing.spawn`` with a deadline.
+
+    A worker that hangs (e.g. in a collective whose peer died) fails the
+    test after ``timeout`` seconds instead of eating the CI budget; every
+    worker is killed before the error is raised.
+    """
+    import torch.multiprocessing as mp
+    context = mp.spawn(worker, args=args, nprocs=nprocs, join=False)
+    deadline = time.monotonic() + timeout
+    try:
+        while not context.join(timeout=max(0.1, deadline - time.monotonic())):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f'{worker.__name__}: {nprocs} workers still running '
+                    f'after {timeout:.0f} s')
     finally:
-        dist.destroy_process_group()
+        for process in context.processes:
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+
+
+def run_process_group(args: List[str], timeout: float,
+                      **kwargs) -> subprocess.CompletedProcess:
+    """Run a command that starts other processes (torchrun, dist_train.sh)
+    in a session of its own; on timeout the whole group is killed."""
+    process = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        **kwargs)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        raise AssertionError(
+            f'{" ".join(args)} still running after {timeout:.0f} s; killed '
+            f'its process group:\n{stdout[-3000:]}\n{stderr[-3000:]}')
+    return subprocess.CompletedProcess(args, process.returncode, stdout,
+                                       stderr)
 
 
 def run_tool(args: List[str], cwd: str = REPO_ROOT,

@@ -67,14 +67,38 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_checkpoint_strict(model: torch.nn.Module, path: str) -> dict:
+def _track_running_stats(model_cfg: dict, module: str) -> bool:
+    """Build ``model.<module>`` with running statistics; return whether the
+    config had them off (a checkpoint of it then has none to load)."""
+    part = model_cfg.get(module)
+    if isinstance(part, dict) and part.get('track_running_stats') is False:
+        part['track_running_stats'] = True
+        print(f'model.{module} was trained with track_running_stats=False '
+              '(batch statistics only); calibrating a copy built with '
+              'running statistics.')
+        return True
+    return False
+
+
+def load_checkpoint_strict(model: torch.nn.Module,
+                           path: str,
+                           allow_missing_stats: bool = False) -> dict:
     """Load ``path`` into ``model`` strictly; fail listing mismatched keys.
+
+    Args:
+        model (nn.Module): The model.
+        path (str): The checkpoint.
+        allow_missing_stats (bool): BN running statistics may be absent
+            from the checkpoint (trained without them); nothing else.
 
     Returns:
         dict: The loaded checkpoint.
     """
-    from slim_plugins.utils import load_state_dict_strict
-    checkpoint = torch.load(path, map_location='cpu')
+    from slim_plugins.utils import load_checkpoint_file, load_state_dict_strict
+    try:
+        checkpoint = load_checkpoint_file(path)
+    except (OSError, ValueError) as e:
+        fail(str(e))
     if not isinstance(checkpoint, dict):
         fail(f'checkpoint {path!r} holds a {type(checkpoint).__name__}, '
              f'not a state dict.')
@@ -83,6 +107,11 @@ def load_checkpoint_strict(model: torch.nn.Module, path: str) -> dict:
         (key[len('module.'):] if key.startswith('module.') else key): value
         for key, value in state_dict.items()
     }
+    if allow_missing_stats:
+        stats = ('running_mean', 'running_var', 'num_batches_tracked')
+        for key, value in model.state_dict().items():
+            if key.endswith(stats) and key not in state_dict:
+                state_dict[key] = value
     try:
         load_state_dict_strict(model, state_dict, source=path)
     except ValueError as e:
@@ -121,6 +150,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     init_default_scope(cfg.get('default_scope', 'slim_plugins'))
     model_cfg = copy.deepcopy(cfg.model)
+    untracked = _track_running_stats(model_cfg, args.module)
     if cfg.get('data_preprocessor') is not None:
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = MODELS.build(model_cfg)
@@ -136,7 +166,8 @@ def main(argv: Optional[List[str]] = None) -> None:
             fail(f'--widths: {e}')
     # The bank must exist before loading, to take a checkpoint's widths.
     get_bank(target, create=True)
-    checkpoint = load_checkpoint_strict(model, args.checkpoint)
+    checkpoint = load_checkpoint_strict(
+        model, args.checkpoint, allow_missing_stats=untracked)
     model.to(args.device).eval()
 
     loader = Runner.build_dataloader(copy.deepcopy(loader_cfg),
@@ -157,6 +188,12 @@ def main(argv: Optional[List[str]] = None) -> None:
             logger=print)
 
     meta = dict(checkpoint.get('meta') or {})
+    if untracked and isinstance(meta.get('cfg'), str):
+        # The file now holds running statistics: its config says so, so the
+        # converters and tools/test.py build the matching architecture.
+        stored = Config.fromstring(meta['cfg'], file_format='.py')
+        stored.model[args.module]['track_running_stats'] = True
+        meta['cfg'] = stored.pretty_text
     meta['bn_calibration'] = dict(
         widths=[float(w) for w in widths],
         num_batches=num_batches,

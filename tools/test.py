@@ -12,7 +12,8 @@ import sys
 from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from tool_utils import (build_runner, check_config_paths,  # noqa: E402
+from tool_utils import (CheckpointLoadError, build_runner,  # noqa: E402
+                        check_config_paths, checkpoint_loading,
                         closing_distributed, fail, load_config,
                         report_build_errors, setup_cpu_distributed)
 
@@ -124,6 +125,21 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def run_test(cfg: Config, args: argparse.Namespace) -> dict:
+    """Build the runner and test; the runner (and the process group its
+    model holds) is released on return."""
+    with report_build_errors(args.config):
+        runner = build_runner(cfg)
+    if args.out and args.out_item in ['pred', None]:
+        from mmengine.evaluator import DumpResults
+        runner.test_evaluator.metrics.append(
+            DumpResults(out_file_path=args.out))
+    try:
+        return runner.test()
+    except CheckpointLoadError as error:
+        fail(str(error))
+
+
 def main() -> None:
     args = parse_args()
     if args.out is None and args.out_item is not None:
@@ -137,14 +153,8 @@ def main() -> None:
              f'linear-probe config (configs/*/benchmarks/).')
 
     setup_cpu_distributed(cfg)
-    with closing_distributed():
-        with report_build_errors(args.config):
-            runner = build_runner(cfg)
-        if args.out and args.out_item in ['pred', None]:
-            from mmengine.evaluator import DumpResults
-            runner.test_evaluator.metrics.append(
-                DumpResults(out_file_path=args.out))
-        metrics = runner.test()
+    with closing_distributed(), checkpoint_loading():
+        metrics = run_test(cfg, args)
 
     if args.out and args.out_item == 'metrics':
         import mmengine

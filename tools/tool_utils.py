@@ -14,6 +14,9 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from slim_plugins.utils import (  # noqa: F401 (the tools use them)
+    CheckpointLoadError, checkpoint_loading)
+
 DATA_HINTS = {
     'fashion_mnist': 'python tools/data/prepare_fashion_mnist.py',
     'cifar': 'python tools/data/make_tiny_cifar.py --out DIR '
@@ -145,33 +148,28 @@ def setup_cpu_distributed(cfg: Config) -> None:
 
 
 def close_distributed(wait_for_all_ranks: bool = True) -> None:
-    """Destroy the default process group, if any, before the process exits.
+    """Destroy the process groups, if any, before the process exits.
 
-    Left to interpreter shutdown, gloo's worker threads can still hold
-    tensors whose destruction needs the GIL; the process then aborts with
-    "terminate called without an active exception" after the work is done.
-    The same abort hit a rank that tore gloo down while another rank was
-    still finishing (rank 0 writes the last checkpoint): about one
-    ``dist_train.sh`` run in ten on CPU. So the ranks first meet.
+    See :func:`slim_plugins.utils.distributed.close_process_groups`: the
+    ranks meet first (unless leaving on an error), and a group that some
+    object still holds is an error that names the holder.
 
     Args:
         wait_for_all_ranks (bool): Meet the other ranks (a barrier) before
-            destroying the group. Pass False when leaving on an error: the
-            other ranks may never get there. Defaults to True.
+            destroying the groups. Defaults to True.
     """
-    import torch.distributed as torch_dist
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        if wait_for_all_ranks:
-            torch_dist.barrier()
-        torch_dist.destroy_process_group()
+    from slim_plugins.utils.distributed import close_process_groups
+    close_process_groups(wait_for_all_ranks)
 
 
 @contextlib.contextmanager
 def closing_distributed() -> Iterator[None]:
     """Run a tool's work, then :func:`close_distributed`.
 
-    The ranks meet before the teardown when the work finished, and do not
-    when it raised (the other ranks may never get there).
+    The work must release what holds the process group (the runner and its
+    DDP-wrapped model) inside the block, e.g. by running in a function that
+    returns only plain results; the ranks meet before the teardown when the
+    work finished, and do not when it raised.
     """
     try:
         yield

@@ -13,9 +13,10 @@ import sys
 from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from tool_utils import (build_runner, check_config_paths,  # noqa: E402
-                        closing_distributed, load_config, report_build_errors,
-                        setup_cpu_distributed)
+from tool_utils import (CheckpointLoadError, build_runner,  # noqa: E402
+                        check_config_paths, checkpoint_loading,
+                        closing_distributed, fail, load_config,
+                        report_build_errors, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -97,8 +98,17 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
             raise ValueError(
                 f'--amp needs an OptimWrapper or AmpOptimWrapper, but the '
                 f'config uses {optim_wrapper!r}; set AMP in the config.')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        import torch
+        if torch.cuda.is_available():
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        elif optim_wrapper == 'AmpOptimWrapper':
+            raise ValueError(
+                'the config asks for AmpOptimWrapper, which needs a GPU; '
+                'without one, --amp uses CPUAmpOptimWrapper (bfloat16): '
+                'set optim_wrapper.type=CPUAmpOptimWrapper.')
+        else:  # bfloat16 autocast, no loss scaling (see CPUAmpOptimWrapper)
+            cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'
 
     if args.resume == 'auto':
         cfg.resume = True
@@ -132,15 +142,31 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def run_training(cfg: Config, config_path: str) -> None:
+    """Build the runner and train; the runner (and the process group its
+    model holds) is released on return."""
+    with report_build_errors(config_path):
+        runner = build_runner(cfg)
+    try:
+        runner.train()
+    except CheckpointLoadError as error:
+        fail(str(error))
+
+
 def main() -> None:
     args = parse_args()
     cfg = load_config(args.config)
     cfg = merge_args(cfg, args)
     check_config_paths(cfg, resume=cfg.get('resume', False))
+    if args.resume == 'auto':
+        from mmengine.runner import find_latest_checkpoint
+        if find_latest_checkpoint(cfg.work_dir) is None:
+            print(f'tools/train.py: --resume found no checkpoint in '
+                  f'{cfg.work_dir} (no last_checkpoint file there); training '
+                  'starts from the beginning.', file=sys.stderr)
     setup_cpu_distributed(cfg)
-    with closing_distributed(), report_build_errors(args.config):
-        runner = build_runner(cfg)
-        runner.train()
+    with closing_distributed(), checkpoint_loading():
+        run_training(cfg, args.config)
 
 
 if __name__ == '__main__':

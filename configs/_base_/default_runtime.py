@@ -7,9 +7,18 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2),
+    # Checkpoints are written whole or not at all (a killed run never
+    # leaves a truncated one to resume from).
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=1,
+        max_keep_ckpts=2,
+        backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # Checkpoints load under torch's restricted unpickler, whichever tool
+    # runs the config.
+    checkpoint_loading=dict(type='CheckpointLoadingHook'),
     # Saves the random generators in checkpoints; --resume continues them.
     rng_state=dict(type='RNGStateHook'),
 )

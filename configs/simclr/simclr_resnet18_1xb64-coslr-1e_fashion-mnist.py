@@ -27,6 +27,6 @@ param_scheduler = [
          convert_to_iter_based=True),
 ]
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=1)
 default_hooks = dict(logger=dict(interval=50))
 auto_scale_lr = dict(base_batch_size=64)

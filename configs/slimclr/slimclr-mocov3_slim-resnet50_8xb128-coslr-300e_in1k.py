@@ -54,7 +54,7 @@ param_scheduler = [
         convert_to_iter_based=True)
 ]
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs)
 default_hooks = dict(checkpoint=dict(max_keep_ckpts=3))
 randomness = dict(seed=3407)
 # The total batch of the reference is 8 x 128; `post_slow_start_lr` is

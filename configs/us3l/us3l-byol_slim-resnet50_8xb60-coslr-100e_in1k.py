@@ -24,7 +24,7 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=100, by_epoch=True, begin=0,
          end=100)
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=100)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=100)
 
 custom_hooks = [
     dict(

@@ -21,7 +21,7 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=1, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True)
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=1)
 
 custom_hooks = [
     dict(

@@ -68,7 +68,7 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=400, by_epoch=True, begin=0,
          end=400)
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=400)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=400)
 
 custom_hooks = [
     dict(

@@ -1,4 +1,5 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
+from .fileio import *  # noqa: F401,F403
 from .hooks import *  # noqa: F401,F403
 from .optimizers import *  # noqa: F401,F403
 from .runners import *  # noqa: F401,F403

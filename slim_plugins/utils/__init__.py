@@ -1,15 +1,17 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 """Utilities: sub-network export, FLOPs per width, checkpoint helpers.
 
-Exports are resolved lazily (PEP 562): ``slim_plugins/__init__.py`` imports
-``utils.checkpoint`` before the models are registered, and ``export`` /
-``flops`` import the backbones, so eager imports here would be circular.
+Exports are resolved lazily (PEP 562): ``export`` / ``flops`` import the
+backbones, so eager imports here would be circular.
 ``from slim_plugins.utils import export_subnet`` works as usual.
 """
 import importlib
 from typing import Any, Dict
 
 _LAZY_EXPORTS: Dict[str, str] = {
+    'CheckpointLoadError': '.checkpoint',
+    'checkpoint_loading': '.checkpoint',
+    'load_checkpoint_file': '.checkpoint',
     'export_subnet': '.export',
     'find_slim_resnet': '.export',
     'load_state_dict_strict': '.export',

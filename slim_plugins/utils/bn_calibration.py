@@ -282,6 +282,13 @@ def calibrate_bn(module: nn.Module,
     widths = [float(w) for w in widths]
     if not widths:
         raise ValueError('calibrate_bn got no widths to calibrate.')
+    if next(active_batch_norms(module), None) is None:
+        raise ValueError(
+            f'calibrate_bn: no BN layer of {type(module).__name__} tracks '
+            'running statistics (track_running_stats=False, as in US3L '
+            'pre-training), so there is nothing to calibrate; build the '
+            'module with track_running_stats=True (tools/calibrate_bn.py '
+            'does so itself).')
     bank = get_bank(module, create=True)
     results = {}
     for width in widths:

@@ -11,6 +11,7 @@ from conftest import (REPO_ROOT, TEST_CONFIGS, load_tool, run_tool,
                       write_tiny_fashion_mnist)
 
 from slim_plugins.models.backbones import SlimResNet
+from slim_plugins.utils.checkpoint import load_checkpoint_file
 
 SCRIPT = 'benchmarks/calibration_budget.py'
 PROBE = osp.join(TEST_CONFIGS, 'tiny_fashion_mnist_probe.py')
@@ -89,7 +90,7 @@ def test_end_to_end_on_tiny_fashion_mnist(inputs):
         assert row['cumulative_1'][diff] > 0.0
     assert (work_dir / bench.PNG_NAME).stat().st_size > 0
 
-    stats = torch.load(work_dir / bench.STATS_NAME)
+    stats = load_checkpoint_file(work_dir / bench.STATS_NAME)
     for width in ('1', '0.25'):
         one, two, ema = (stats[width][k] for k in summary['settings'])
         assert set(one) == set(two) == set(ema)

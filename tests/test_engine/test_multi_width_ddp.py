@@ -6,9 +6,8 @@ import os
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
-from conftest import free_port, gloo_group
+from conftest import free_port, gloo_group, spawn_workers
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
 
@@ -52,21 +51,24 @@ def _worker(rank: int, world_size: int, port: int) -> None:
     os.environ.pop('CUDA_VISIBLE_DEVICES', None)
     torch.set_num_threads(1)
     with gloo_group(rank, world_size, port):
-        from slim_plugins.engine.wrappers import \
-            MultiWidthDistributedDataParallel
-        model = _build_model()
-        reference = copy.deepcopy(model)
-        ddp = MultiWidthDistributedDataParallel(model, device_ids=None)
-        full = _full_batch()
-        half = {k: v[2 * rank:2 * rank + 2] for k, v in full.items()}
-        log_vars = ddp.train_step(half, OptimWrapper(_sgd(model)))
-        assert 'loss@w0.25' in log_vars
-        # Single process, full batch: the same step without DDP.
-        reference.train_step(full, OptimWrapper(_sgd(reference)))
-        for (name, got), want in zip(model.named_parameters(),
-                                     reference.parameters()):
-            torch.testing.assert_close(
-                got, want, atol=1e-5, rtol=0, msg=f'rank {rank}: {name}')
+        _check_ddp_step(rank)
+
+
+def _check_ddp_step(rank: int) -> None:
+    from slim_plugins.engine.wrappers import MultiWidthDistributedDataParallel
+    model = _build_model()
+    reference = copy.deepcopy(model)
+    ddp = MultiWidthDistributedDataParallel(model, device_ids=None)
+    full = _full_batch()
+    half = {k: v[2 * rank:2 * rank + 2] for k, v in full.items()}
+    log_vars = ddp.train_step(half, OptimWrapper(_sgd(model)))
+    assert 'loss@w0.25' in log_vars
+    # Single process, full batch: the same step without DDP.
+    reference.train_step(full, OptimWrapper(_sgd(reference)))
+    for (name, got), want in zip(model.named_parameters(),
+                                 reference.parameters()):
+        torch.testing.assert_close(
+            got, want, atol=1e-5, rtol=0, msg=f'rank {rank}: {name}')
 
 
 def test_ddp_step_equals_full_batch_step():
@@ -74,7 +76,7 @@ def test_ddp_step_equals_full_batch_step():
         pytest.skip('torch.distributed with gloo is not available')
     port = free_port()
     try:
-        mp.spawn(_worker, args=(2, port), nprocs=2, join=True)
+        spawn_workers(_worker, (2, port), timeout=180)
     except (OSError, PermissionError) as err:  # sandbox without sockets
         pytest.skip(f'cannot spawn a 2-process group: {err}')
 

@@ -19,10 +19,9 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
-from conftest import REPO_ROOT, free_port, gloo_group
+from conftest import REPO_ROOT, free_port, gloo_group, spawn_workers
 from mmengine.config import Config
 from mmengine.evaluator import BaseMetric
 from mmengine.model import BaseModel
@@ -32,6 +31,7 @@ from torch.utils.data import Dataset
 
 from slim_plugins.engine.hooks import RNGStateHook
 from slim_plugins.registry import HOOKS
+from slim_plugins.utils.checkpoint import load_checkpoint_file
 
 
 class NoisyData(Dataset):
@@ -128,6 +128,7 @@ def _runner(work_dir: str,
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
         train_cfg=train_cfg,
         default_hooks=dict(
+            checkpoint_loading=dict(type='CheckpointLoadingHook'),
             checkpoint=checkpoint,
             rng_state=dict(type='RNGStateHook', enable=enable)),
         resume=resume_from is not None,
@@ -196,7 +197,7 @@ def saved(tmp_path):
 def test_resume_restores_python_numpy_and_torch(tmp_path, saved):
     path, expected = saved
     # The saved state is plain data: it loads with weights_only=True.
-    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(path)
     assert len(checkpoint['rng_state']) == 1  # one state per rank
 
     # Whatever the new run drew before, the resumed epoch continues the
@@ -220,7 +221,7 @@ def test_load_from_leaves_the_generators_alone(tmp_path, saved):
 @pytest.mark.parametrize('case', ['world_size', 'missing'])
 def test_unusable_state_warns_and_is_not_restored(tmp_path, saved, case):
     path, expected = saved
-    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(path)
     if case == 'world_size':  # saved by 2 processes, resumed by 1
         checkpoint['rng_state'] = checkpoint['rng_state'] * 2
         message = 'random states of 2 process(es) but this run has 1'
@@ -287,31 +288,33 @@ def _dist_worker(rank: int, world_size: int, port: int, work_dir: str) -> None:
     os.environ['LOCAL_RANK'] = str(rank)  # read by Runner.wrap_model
     torch.set_num_threads(1)
     with gloo_group(rank, world_size, port):
-        full = _runner(osp.join(work_dir, 'full'), distributed=True)
-        full.train()
-        want = full.model.module.history
-        split_dir = osp.join(work_dir, 'split')
-        _runner(split_dir, length=3, distributed=True).train()
-        dist.barrier()
-        ckpt = osp.join(split_dir, 'iter_3.pth')
-        states = torch.load(ckpt, weights_only=True)['rng_state']
-        assert len(states) == world_size
-        # One seed per rank: the ranks' streams differ.
-        assert not torch.equal(states[0]['torch'], states[1]['torch'])
-        resumed = _runner(split_dir, resume_from=ckpt, distributed=True)
-        resumed.train()
-        got = resumed.model.module.history
-        assert got == want[3:], (rank, got, want[3:])
+        # The runners (and their DDP models) die with the function's frame,
+        # before the group is destroyed.
+        _dist_resume(rank, world_size, work_dir)
+
+
+def _dist_resume(rank: int, world_size: int, work_dir: str) -> None:
+    full = _runner(osp.join(work_dir, 'full'), distributed=True)
+    full.train()
+    want = full.model.module.history
+    split_dir = osp.join(work_dir, 'split')
+    _runner(split_dir, length=3, distributed=True).train()
+    dist.barrier()
+    ckpt = osp.join(split_dir, 'iter_3.pth')
+    states = load_checkpoint_file(ckpt)['rng_state']
+    assert len(states) == world_size
+    # One seed per rank: the ranks' streams differ.
+    assert not torch.equal(states[0]['torch'], states[1]['torch'])
+    resumed = _runner(split_dir, resume_from=ckpt, distributed=True)
+    resumed.train()
+    got = resumed.model.module.history
+    assert got == want[3:], (rank, got, want[3:])
 
 
 def test_distributed_resume_restores_each_rank(tmp_path):
     # Only rank 0 saves checkpoints (Runner.save_checkpoint is master-only),
     # so the hook gathers the states of both ranks before CheckpointHook.
-    mp.spawn(
-        _dist_worker,
-        args=(2, free_port(), str(tmp_path)),
-        nprocs=2,
-        join=True)
+    spawn_workers(_dist_worker, (2, free_port(), str(tmp_path)), timeout=240)
 
 
 def test_every_slim_plugins_config_enables_the_hook():

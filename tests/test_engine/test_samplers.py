@@ -175,16 +175,12 @@ def test_us3l_schedule_99_epochs_is_clamped(epoch, stage):
     assert min(widths) >= 0.25
 
 
-@pytest.mark.parametrize('epoch', [96, 97, 98])
-def test_us3l_schedule_overflow_bug_flag(epoch):
-    sampler = US3LScheduleSampler((0.25, 1.0),
-                                  reproduce_stage_overflow_bug=True)
-    assert sampler.stage(epoch, 99) == 5
-    # w_lo = 0.25 + (4 - 5) * 0.75 / 3 = 0.0: a width-0 network
-    assert sampler.lower_bound(epoch, 99) == 0.0
-    assert sampler.sample(epoch, 99)[-1] == 0.0
-    # before the overflow the flag changes nothing
-    assert sampler.lower_bound(95, 99) == 0.25
+def test_us3l_schedule_has_no_width_zero_flag():
+    # The original's unclamped stage 5 (width 0) cannot run here: no flag.
+    with pytest.raises(TypeError, match='reproduce_stage_overflow_bug'):
+        US3LScheduleSampler((0.25, 1.0), reproduce_stage_overflow_bug=True)
+    sampler = US3LScheduleSampler((0.25, 1.0))
+    assert [sampler.lower_bound(e, 99) for e in (95, 96, 98)] == [0.25] * 3
 
 
 def test_us3l_schedule_sandwich_off_and_two_samples():

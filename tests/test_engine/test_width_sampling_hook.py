@@ -64,6 +64,8 @@ def _runner(work_dir: str, max_iters: int, resume_from=None) -> Runner:
             optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
         train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
         default_hooks=dict(
+            # Runner checkpoints load through the package's loader.
+            checkpoint_loading=dict(type='CheckpointLoadingHook'),
             checkpoint=dict(
                 type='CheckpointHook', interval=2, by_epoch=False),
             logger=dict(type='LoggerHook', interval=1)),

@@ -14,6 +14,7 @@ import slim_plugins  # noqa: F401
 from slim_plugins.engine.hooks.bn_calibration_hook import calibration_forward
 from slim_plugins.registry import MODELS
 from slim_plugins.utils.bn_calibration import calibrate_bn, get_bank
+from slim_plugins.utils.checkpoint import load_checkpoint_file
 
 TEST = osp.join(REPO_ROOT, 'tools', 'test.py')
 # Two threads on a shared 2-core machine spend most of their time waiting.
@@ -45,7 +46,7 @@ def setup(tmp_path, tiny_cifar10):
 def _expected_bank(cfg, checkpoint, widths, num_batches):
     """Calibrate in-process on the same (unshuffled) test data."""
     model = MODELS.build(cfg.model)
-    model.load_state_dict(torch.load(checkpoint)['state_dict'])
+    model.load_state_dict(load_checkpoint_file(checkpoint)['state_dict'])
     loader = Runner.build_dataloader(
         copy.deepcopy(cfg.test_dataloader), seed=0)
     calibrate_bn(model.backbone, loader,
@@ -65,11 +66,11 @@ def test_calibrate_then_test(tmp_path, setup, capsys):
     # One tqdm bar per width.
     stdout = capsys.readouterr().out
     assert 'width 1: 100%' in stdout and 'width 0.5: 100%' in stdout
-    saved = torch.load(out)
+    saved = load_checkpoint_file(out)
     assert saved['meta']['bn_calibration']['widths'] == [1.0, 0.5]
     assert saved['meta']['epoch'] == 1
     state = saved['state_dict']
-    source = torch.load(checkpoint)['state_dict']
+    source = load_checkpoint_file(checkpoint)['state_dict']
     # Weights and BN buffers unchanged; only the bank was added.
     for key, value in source.items():
         assert torch.equal(state[key], value), key
@@ -118,7 +119,7 @@ def test_errors(tmp_path, setup):
     assert 'only 4 batches' in message
 
     # Strict loading names the keys that do not fit.
-    state = torch.load(checkpoint)['state_dict']
+    state = load_checkpoint_file(checkpoint)['state_dict']
     state.pop('backbone.conv1.weight')
     state['backbone.extra.weight'] = torch.zeros(1)
     bad = str(tmp_path / 'bad.pth')

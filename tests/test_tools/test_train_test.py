@@ -7,11 +7,14 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, TEST_CONFIGS, run_tool
+from conftest import (REPO_ROOT, TEST_CONFIGS, free_port, run_process_group,
+                      run_tool)
 
-import slim_plugins  # noqa: F401  (allow-lists mmengine checkpoint classes)
+import slim_plugins  # noqa: F401
+from slim_plugins.utils.checkpoint import load_checkpoint_file
 
 CONFIG = osp.join(TEST_CONFIGS, 'tiny_cifar_classifier.py')
 TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
@@ -38,7 +41,7 @@ def test_train_resume_test(tmp_path, tiny_cifar10):
     ],
              cwd=str(cwd))
     assert (work_dir / 'iter_2.pth').is_file()
-    first = torch.load(work_dir / 'iter_2.pth', map_location='cpu')
+    first = load_checkpoint_file(work_dir / 'iter_2.pth')
     assert first['meta']['iter'] == 2
 
     # Resume from the explicit checkpoint and train one more iteration.
@@ -50,7 +53,7 @@ def test_train_resume_test(tmp_path, tiny_cifar10):
     ],
                       cwd=str(cwd))
     assert 'resumed' in result.stdout + result.stderr
-    resumed = torch.load(work_dir / 'iter_3.pth', map_location='cpu')
+    resumed = load_checkpoint_file(work_dir / 'iter_3.pth')
     assert resumed['meta']['iter'] == 3
     # The optimizer state came back too: momentum buffers exist.
     assert resumed['optimizer']['state']
@@ -81,11 +84,10 @@ def test_auto_resume_and_load_from(tmp_path, tiny_cifar10):
         str(work_dir), '--resume', '--cfg-options', 'train_cfg.max_iters=3',
         *data_options(tiny_cifar10)
     ])
-    assert torch.load(
-        work_dir / 'iter_3.pth', map_location='cpu')['meta']['iter'] == 3
+    assert load_checkpoint_file(work_dir / 'iter_3.pth')['meta']['iter'] == 3
     # load_from and a Pretrained init_cfg read the same runner checkpoint;
     # with lr=0 the loaded conv weights come out of training unchanged.
-    source = torch.load(work_dir / 'iter_3.pth')['state_dict']
+    source = load_checkpoint_file(work_dir / 'iter_3.pth')['state_dict']
     for name, options in [
         ('load_from', [f'load_from={work_dir / "iter_3.pth"}']),
         ('pretrained', [
@@ -101,14 +103,15 @@ def test_auto_resume_and_load_from(tmp_path, tiny_cifar10):
             'optim_wrapper.optimizer.lr=0.', *options,
             *data_options(tiny_cifar10)
         ])
-        loaded = torch.load(out / 'iter_1.pth')['state_dict']
+        loaded = load_checkpoint_file(out / 'iter_1.pth')['state_dict']
         for key in ('backbone.conv1.weight',
                     'backbone.layer4.1.conv2.weight'):
             assert torch.equal(loaded[key], source[key]), (name, key)
 
 
 def test_checkpoint_loads_with_weights_only(tmp_path, tiny_cifar10):
-    """Runner checkpoints need our allow-list under torch>=2.6."""
+    """Runner checkpoints load through the package's restricted loader;
+    importing the package does not widen torch's own ``weights_only``."""
     work_dir = tmp_path / 'work'
     run_tool([
         TRAIN, CONFIG, '--work-dir',
@@ -121,42 +124,50 @@ def test_checkpoint_loads_with_weights_only(tmp_path, tiny_cifar10):
         text=True)
     assert plain.returncode != 0
     assert 'Weights only load failed' in plain.stderr
-    patched = subprocess.run([
+    imported = subprocess.run([
         sys.executable, '-c',
-        f'import slim_plugins, torch; c = torch.load({ckpt!r}); '
-        'print(type(c["message_hub"]))'
+        f'import slim_plugins, torch; torch.load({ckpt!r})'
     ],
-                             capture_output=True,
-                             text=True)
-    assert patched.returncode == 0, patched.stderr
+                              capture_output=True,
+                              text=True)
+    assert imported.returncode != 0
+    assert 'Weights only load failed' in imported.stderr
+    from mmengine.logging import HistoryBuffer
+
+    loaded = load_checkpoint_file(ckpt)
+    scalars = loaded['message_hub']['log_scalars']
+    assert scalars and all(
+        isinstance(buffer, HistoryBuffer) for buffer in scalars.values())
+    loss = scalars['train/loss']
+    assert isinstance(loss._log_history, np.ndarray)
+    assert loss._log_history.dtype == np.float64
+    assert len(loss._log_history) == 2 and np.isfinite(loss.mean())
 
 
 def test_dist_train_two_cpu_processes(tmp_path, tiny_cifar10):
     work_dir = tmp_path / 'dist'
     env = dict(
         os.environ,
-        PORT='29517',
+        PORT=str(free_port()),
         PYTHON=sys.executable,
         OMP_NUM_THREADS='1',
         PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
-    result = subprocess.run([
+    result = run_process_group([
         'bash',
         osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), CONFIG, '2',
         '--work-dir',
         str(work_dir), '--cfg-options', *data_options(tiny_cifar10)
     ],
-                            cwd=REPO_ROOT,
-                            env=env,
-                            capture_output=True,
-                            text=True,
-                            timeout=300)
+                               timeout=300,
+                               cwd=REPO_ROOT,
+                               env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
         -3000:]
     log = result.stdout + result.stderr
     assert 'Distributed training: True' in log
     # mmengine reports the world size as the "GPU number", CPU or not.
     assert 'GPU number: 2' in log
-    ckpt = torch.load(work_dir / 'iter_2.pth', map_location='cpu')
+    ckpt = load_checkpoint_file(work_dir / 'iter_2.pth')
     assert ckpt['meta']['iter'] == 2
 
 

@@ -101,6 +101,31 @@ def test_cumulative_calibration_is_the_batch_average():
     torch.testing.assert_close(bn.running_var[:c], want['running_var'])
 
 
+def test_cumulative_calibration_ignores_earlier_training_steps():
+    """A trained network has counted batches already: the cumulative
+    average must start afresh, not weigh the first calibration batch by
+    1 / (batches seen in training + 1)."""
+    net = _net()
+    batches = _batches(3)
+    expected = _expected_stats(net, batches, 0.5)
+    net.train()
+    with torch.no_grad():
+        for x in _batches(4):  # training forwards: statistics and counts
+            net(x)
+    assert int(net.get_submodule('layer4.1.bn2').num_batches_tracked) == 4
+
+    stats = calibrate_bn(net, batches, net, [0.5], num_batches=3)[0.5]
+    for name in BN_NAMES:
+        mean = torch.stack(expected[name]['mean']).mean(0)
+        var = torch.stack(expected[name]['var']).mean(0)
+        torch.testing.assert_close(
+            stats[name]['running_mean'], mean, atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            stats[name]['running_var'], var, atol=1e-5, rtol=0)
+    # The network's own counters are left as training left them.
+    assert int(net.get_submodule('layer4.1.bn2').num_batches_tracked) == 4
+
+
 def test_bank_survives_state_dict_round_trip():
     net = _net()
     calibrate_bn(net, _batches(2), net, [1.0, 0.5], num_batches=2)

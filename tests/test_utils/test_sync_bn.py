@@ -12,10 +12,9 @@ import uuid
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
-from conftest import free_port, gloo_group
+from conftest import free_port, gloo_group, spawn_workers
 from mmengine.model import BaseModel
 from mmengine.model import convert_sync_batchnorm as mmengine_convert
 from mmengine.model import revert_sync_batchnorm
@@ -348,8 +347,7 @@ def test_two_gloo_processes_equal_one_process_full_batch(tmp_path):
         pytest.skip('torch.distributed with gloo is not available')
     work_dir = str(tmp_path / uuid.uuid4().hex)
     try:
-        mp.spawn(
-            _worker, args=(2, free_port(), work_dir), nprocs=2, join=True)
+        spawn_workers(_worker, (2, free_port(), work_dir), timeout=240)
     except (OSError, PermissionError) as err:  # sandbox without sockets
         pytest.skip(f'cannot spawn a 2-process group: {err}')
 

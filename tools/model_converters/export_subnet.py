@@ -33,8 +33,8 @@ from mmengine.config import Config, DictAction
 import slim_plugins  # noqa: F401
 from slim_plugins.models.backbones import SlimResNet
 from slim_plugins.registry import MODELS
-from slim_plugins.utils import (export_subnet, load_state_dict_strict,
-                                strip_prefix)
+from slim_plugins.utils import (export_subnet, load_checkpoint_file,
+                                load_state_dict_strict, strip_prefix)
 
 
 def parse_args() -> argparse.Namespace:
@@ -57,6 +57,13 @@ def build_backbone(cfg: Config) -> SlimResNet:
     """Build ``cfg.model.backbone`` (without its init_cfg)."""
     backbone_cfg = copy.deepcopy(cfg.model.get('backbone', cfg.model))
     backbone_cfg.pop('init_cfg', None)
+    if backbone_cfg.get('track_running_stats') is False:
+        # A deployed network needs statistics: those of a checkpoint that
+        # tools/calibrate_bn.py calibrated (a plain pre-training checkpoint
+        # of such a config has none, and loading it lists them as missing).
+        backbone_cfg['track_running_stats'] = True
+        print('  the config trains without running statistics; exporting '
+              'with the calibrated statistics of the checkpoint')
     backbone = MODELS.build(backbone_cfg)
     if not isinstance(backbone, SlimResNet):
         raise ValueError(f'model.backbone of the config is a '
@@ -67,7 +74,7 @@ def build_backbone(cfg: Config) -> SlimResNet:
 
 def load_backbone(backbone: SlimResNet, path: str, prefix: str) -> None:
     """Load the backbone tensors of an mmengine checkpoint strictly."""
-    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(path)
     state_dict = checkpoint.get('state_dict', checkpoint)
     selected = strip_prefix(state_dict, prefix)
     if not selected:

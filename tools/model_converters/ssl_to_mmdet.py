@@ -47,8 +47,8 @@ import slim_plugins  # noqa: F401
 from slim_plugins.models.backbones import DeployedSlimResNet, SlimResNet
 from slim_plugins.models.backbones.resnet_base import ARCH_SETTINGS
 from slim_plugins.ops import CHANNEL_RULES, get_channel_rule
-from slim_plugins.utils import (load_state_dict_strict, strip_prefix,
-                                subnet_state_dict)
+from slim_plugins.utils import (load_checkpoint_file, load_state_dict_strict,
+                                strip_prefix, subnet_state_dict)
 from slim_plugins.utils.bn_calibration import (BANK_NAME,
                                                apply_calibrated_stats,
                                                get_bank, needs_calibration)
@@ -105,7 +105,7 @@ def read_checkpoint(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
     """Return ``(state_dict, meta)`` of an mmengine (or plain) checkpoint."""
     if not osp.isfile(path):
         raise ValueError(f'checkpoint {path!r} does not exist.')
-    loaded = torch.load(path, map_location='cpu', weights_only=True)
+    loaded = load_checkpoint_file(path)
     if not isinstance(loaded, dict):
         raise ValueError(f'{path} holds a {type(loaded).__name__}, not a '
                          'state dict.')

@@ -41,7 +41,8 @@ param_scheduler = [
         end=3,
         convert_to_iter_based=True)
 ]
-train_cfg = dict(by_epoch=True, max_epochs=3, val_interval=3)
+train_cfg = dict(
+    type='ResumableEpochBasedTrainLoop', max_epochs=3, val_interval=3)
 val_cfg = dict(type='MultiWidthValLoop', widths=widths)
 test_cfg = dict(type='MultiWidthTestLoop', widths=widths)
 # Under DDP each width's forward uses only its own classifier.

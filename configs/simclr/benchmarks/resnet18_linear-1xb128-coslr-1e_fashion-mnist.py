@@ -41,7 +41,8 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=1, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True)
 ]
-train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=1)
+train_cfg = dict(
+    type='ResumableEpochBasedTrainLoop', max_epochs=1, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 default_hooks = dict(

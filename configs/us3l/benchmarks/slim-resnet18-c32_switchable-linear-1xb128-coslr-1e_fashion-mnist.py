@@ -18,5 +18,6 @@ param_scheduler = [
         end=1,
         convert_to_iter_based=True)
 ]
-train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=1)
+train_cfg = dict(
+    type='ResumableEpochBasedTrainLoop', max_epochs=1, val_interval=1)
 default_hooks = dict(checkpoint=dict(interval=1))

@@ -9,6 +9,7 @@ from mmengine.dist import all_gather_object, get_dist_info, is_distributed
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from slim_plugins.engine.runners.resumable_loop import mid_epoch_resume_problem
 from slim_plugins.registry import HOOKS
 
 CHECKPOINT_KEY = 'rng_state'
@@ -252,8 +253,13 @@ class RNGStateHook(Hook):
             runner (Runner): The runner.
             checkpoint (dict): The loaded checkpoint.
         """
-        if not self.enable or not getattr(runner, '_resume', False):
+        if not getattr(runner, '_resume', False):
             return  # load_from: weights only, the streams stay as seeded
+        problem = mid_epoch_resume_problem(runner.train_loop, checkpoint)
+        if problem is not None:
+            raise ValueError(f'cannot resume exactly: {problem}')
+        if not self.enable:
+            return
         states = checkpoint.get(CHECKPOINT_KEY)
         if states is None:
             if not self._warned_missing:

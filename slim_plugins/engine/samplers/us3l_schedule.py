@@ -29,13 +29,15 @@ class US3LScheduleSampler(BaseWidthSampler):
     the teacher branch, see :class:`RandomSampler`).
 
     **Stage overflow.** When ``max_epochs % 4 != 0`` the last
-    ``max_epochs % 4`` epochs have ``epoch // q + 1 = 5``. The reference
-    code does not clamp the stage and so uses
-    ``w_lo = w_min - (w_max - w_min) / 3`` there (``0.0`` for
-    ``(0.25, 1.0)``: e.g. epochs 96-98 of a 99-epoch run train a width-0
-    network, one channel per layer). That is a bug; by default the stage is
-    clamped to 4 (the full range). ``reproduce_stage_overflow_bug=True``
-    reproduces the reference behaviour for parity checks only.
+    ``max_epochs % 4`` epochs have ``epoch // q + 1 = 5``. The original code
+    does not clamp the stage and so uses ``w_lo = w_min - (w_max - w_min) /
+    3`` there (``0.0`` for ``(0.25, 1.0)``: e.g. epochs 96-98 of a 99-epoch
+    run train a width-0 network, which its channel rule turns into one
+    channel per layer). That is a bug, and this sampler always clamps the
+    stage to 4 (the full range). It offers no flag to reproduce it: every
+    slim layer here refuses a width outside ``(0, 1]``, so a width-0 step
+    could not run; the shipped configs use ``max_epochs % 4 == 0``, where
+    the two agree.
 
     **Short schedules.** The schedule needs ``max_epochs >= 4`` (one epoch
     per stage); a shorter one would make ``q = 0``. It raises
@@ -48,8 +50,6 @@ class US3LScheduleSampler(BaseWidthSampler):
             sandwich, ``>= 1`` without. Defaults to 3.
         sandwich (bool): Use the sandwich rule. Defaults to True (all
             shipped US3L configs).
-        reproduce_stage_overflow_bug (bool): Do not clamp the stage (see
-            above). Defaults to False.
         seed (int): Seed of the sampler's random generator (same on every
             rank). Defaults to 0.
 
@@ -65,7 +65,6 @@ class US3LScheduleSampler(BaseWidthSampler):
                  width_range: Sequence[float] = (0.25, 1.0),
                  num_samples: int = 3,
                  sandwich: bool = True,
-                 reproduce_stage_overflow_bug: bool = False,
                  seed: int = 0) -> None:
         super().__init__(seed=seed)
         owner = type(self).__name__
@@ -79,7 +78,6 @@ class US3LScheduleSampler(BaseWidthSampler):
             self.num_samples = check_num_samples(
                 num_samples, 1, owner, 'a step trains one width '
                 'at least')
-        self.reproduce_stage_overflow_bug = bool(reproduce_stage_overflow_bug)
 
     @property
     def max_width(self) -> float:
@@ -101,7 +99,7 @@ class US3LScheduleSampler(BaseWidthSampler):
                 f'epochs or use SandwichSampler / RandomSampler.')
 
     def stage(self, epoch: float, max_epochs: int) -> int:
-        """The stage ``k`` of ``epoch``: 1..4 (1..5 with the bug flag).
+        """The stage ``k`` of ``epoch``: 1..4 (clamped, see above).
 
         Args:
             epoch (float): Current 0-based epoch (floored if fractional).
@@ -114,10 +112,7 @@ class US3LScheduleSampler(BaseWidthSampler):
         self.check_schedule(max_epochs)
         quarter = max_epochs // NUM_STAGES
         # q = E // 4, k = e // q + 1
-        stage = int(math.floor(epoch)) // quarter + 1
-        if not self.reproduce_stage_overflow_bug:
-            stage = min(stage, NUM_STAGES)
-        return stage
+        return min(int(math.floor(epoch)) // quarter + 1, NUM_STAGES)
 
     def lower_bound(self, epoch: float, max_epochs: int) -> float:
         """The smallest width ``w_lo`` that may be sampled at ``epoch``.
@@ -157,5 +152,4 @@ class US3LScheduleSampler(BaseWidthSampler):
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(width_range={self.width_range}, '
                 f'num_samples={self.num_samples}, sandwich={self.sandwich}, '
-                f'reproduce_stage_overflow_bug='
-                f'{self.reproduce_stage_overflow_bug}, seed={self.seed})')
+                f'seed={self.seed})')

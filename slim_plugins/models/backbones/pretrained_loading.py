@@ -7,6 +7,7 @@ different width than its checkpoint silently keeps random weights. Detection
 backbones of slim_plugins load their ``Pretrained`` checkpoint through
 :func:`load_pretrained_strict` instead, which raises on any mismatch.
 """
+import os.path as osp
 from typing import Dict, Optional
 
 import torch
@@ -37,9 +38,17 @@ def read_pretrained(checkpoint: str,
         dict[str, Tensor]: The selected entries without the prefix.
     """
     # Imported here: slim_plugins.utils.export imports the backbones.
+    from slim_plugins.utils.checkpoint import (load_checkpoint_file,
+                                               materialise,
+                                               mmengine_checkpoint_globals)
     from slim_plugins.utils.export import strip_prefix
-    loaded = CheckpointLoader.load_checkpoint(
-        checkpoint, map_location=map_location)
+    if osp.isfile(str(checkpoint)):
+        loaded = load_checkpoint_file(checkpoint, map_location)
+    else:  # a URL or another mmengine scheme
+        with mmengine_checkpoint_globals():
+            loaded = materialise(
+                CheckpointLoader.load_checkpoint(
+                    checkpoint, map_location=map_location))
     state_dict = loaded.get('state_dict', loaded) if isinstance(
         loaded, dict) else loaded
     if not prefix:

@@ -75,7 +75,7 @@ param_scheduler = [
         end=2,
         convert_to_iter_based=True)
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=2)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=2)
 default_hooks = dict(
     logger=dict(interval=1), checkpoint=dict(interval=2, max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)

@@ -76,8 +76,13 @@ def _reference(model: ToyMultiWidth,
                widths: List[float],
                weights: List[float],
                accumulate: bool,
-               max_norm: Optional[float] = None) -> ToyMultiWidth:
-    """Hand-written loop: set width, forward, weighted loss, backward."""
+               max_norm: Optional[float] = None,
+               autocast: bool = False) -> ToyMultiWidth:
+    """Hand-written loop: set width, forward, weighted loss, backward.
+
+    ``autocast`` runs each forward under CPU bfloat16 autocast (per forward:
+    autocast caches the cast weights until its outermost block exits, so a
+    block around optimizer steps would reuse stale weights)."""
     optimizer = _sgd(model)
 
     def step():
@@ -89,8 +94,9 @@ def _reference(model: ToyMultiWidth,
         optimizer.zero_grad()
         for width, weight in zip(widths, weights):
             set_width(model, width)
-            loss = F.cross_entropy(
-                model.logits(batch['inputs']), batch['data_samples'])
+            with torch.autocast('cpu', torch.bfloat16, enabled=autocast):
+                loss = F.cross_entropy(
+                    model.logits(batch['inputs']), batch['data_samples'])
             (loss * weight).backward()
             if not accumulate:
                 step()
@@ -127,6 +133,45 @@ def test_step_matches_hand_written_loop(step_mode, weighting):
     assert not torch.allclose(model.head.weight, initial.head.weight)
     # The width is restored after the step.
     assert model.backbone.width_state.width == 1.0
+
+
+@pytest.mark.parametrize('step_mode', ['accumulate', 'per_width'])
+def test_step_under_cpu_bfloat16_autocast(step_mode):
+    """CPUAmpOptimWrapper: each width's gradient is added once, unscaled,
+    and the forward does run in bfloat16."""
+    from slim_plugins.engine.optimizers import CPUAmpOptimWrapper
+    torch.manual_seed(0)
+    model = ToyMultiWidth(step_mode)
+    reference = copy.deepcopy(model)
+    fp32 = copy.deepcopy(model)
+    batches = _batches(2)
+    for net in (model, fp32):
+        net.set_train_widths(WIDTHS)
+    amp = CPUAmpOptimWrapper(optimizer=_sgd(model))
+    for batch in batches:
+        log_vars = model.train_step(batch, amp)
+        fp32.train_step(batch, OptimWrapper(_sgd(fp32)))
+    assert all(torch.isfinite(torch.as_tensor(v)) for v in log_vars.values())
+
+    weights = width_loss_weights(WIDTHS, 'uniform')
+    _reference(
+        reference,
+        batches,
+        WIDTHS,
+        weights,
+        step_mode == 'accumulate',
+        autocast=True)
+    for (name, got), want in zip(model.named_parameters(),
+                                 reference.parameters()):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=0, msg=name)
+    assert not torch.allclose(model.head.weight, fp32.head.weight, atol=1e-6)
+
+
+def test_cpu_amp_refuses_float16():
+    from slim_plugins.engine.optimizers import CPUAmpOptimWrapper
+    with pytest.raises(ValueError, match='bfloat16'):
+        CPUAmpOptimWrapper(
+            dtype='float16', optimizer=_sgd(ToyMultiWidth('accumulate')))
 
 
 def test_weights_change_the_update():

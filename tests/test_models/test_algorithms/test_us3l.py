@@ -16,6 +16,7 @@ from slim_plugins.models.losses import (GroupRegLoss, InfoNCEv2DistillLoss,
                                         NegativeCosineLoss)
 from slim_plugins.ops import using_width
 from slim_plugins.registry import MODELS
+from slim_plugins.utils.checkpoint import load_checkpoint_file
 
 WIDTHS = [1.0, 0.75, 0.5]
 
@@ -351,7 +352,7 @@ def test_train_tool_runs_one_iteration(tmp_path, tiny_cifar10):
     for key in ('loss_base@w1', 'loss_distill@w0.25',
                 'loss_feature_distill@w0.25', 'loss_group_reg@w1'):
         assert key in output, key
-    ckpt = torch.load(work_dir / 'iter_1.pth', map_location='cpu')
+    ckpt = load_checkpoint_file(work_dir / 'iter_1.pth')
     state = ckpt['state_dict']
     assert int(state['target_net.num_updates']) == 1
     assert 'target_net.net.0.conv1.weight' in state

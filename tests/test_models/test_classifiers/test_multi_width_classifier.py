@@ -21,6 +21,7 @@ from slim_plugins.ops import using_width
 from slim_plugins.registry import MODELS
 from slim_plugins.utils.bn_calibration import (apply_calibrated_stats,
                                                calibrate_bn)
+from slim_plugins.utils.checkpoint import load_checkpoint_file
 
 WIDTHS = (1.0, 0.75, 0.5, 0.25)
 # Tiny tensors gain nothing from threads, and on a loaded machine OpenMP
@@ -282,7 +283,7 @@ def test_probe_train_then_test_per_width(tmp_path):
     assert 'BN calibration: width 0.25' in log
     assert 'loss@w0.25' in log
     checkpoint = work_dir / 'epoch_1.pth'
-    state = torch.load(checkpoint, map_location='cpu')['state_dict']
+    state = load_checkpoint_file(checkpoint)['state_dict']
     # The calibrated statistics travel with the checkpoint.
     assert any(k.startswith('backbone.bn_calibration.w0_25__') for k in state)
 
