@@ -32,8 +32,8 @@ from mmengine.optim import OptimWrapper
 
 from slim_plugins.models.algorithms import MultiWidthTrainMixin
 from slim_plugins.models.backbones import SlimResNet
+from slim_plugins.models.utils import export_subnet
 from slim_plugins.ops import SlimLinear, using_width
-from slim_plugins.utils import export_subnet
 
 WIDTHS = [1.0, 0.75, 0.5, 0.25]
 NUM_CLASSES = 10

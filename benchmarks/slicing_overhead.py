@@ -55,8 +55,8 @@ import torch
 import torch.nn as nn
 
 from slim_plugins.models.backbones import SlimResNet
+from slim_plugins.models.utils import export_subnet
 from slim_plugins.ops import in_place_slice_grads, using_width
-from slim_plugins.utils import export_subnet
 
 MODES = {'autograd': False, 'in-place': True}
 

@@ -1,36 +1,21 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
-"""Utilities: sub-network export, FLOPs per width, checkpoint helpers.
+"""Utilities below the models: checkpoint loading, process-group teardown,
+BN calibration, sub-network state dicts, MAC counting, SyncBN conversion.
 
-Exports are resolved lazily (PEP 562): ``export`` / ``flops`` import the
-backbones, so eager imports here would be circular.
-``from slim_plugins.utils import export_subnet`` works as usual.
+Nothing here imports :mod:`slim_plugins.models`; the model-level helpers
+(``export_subnet``, ``width_complexity``) are in
+:mod:`slim_plugins.models.utils`.
 """
-import importlib
-from typing import Any, Dict
+from .checkpoint import (CheckpointLoadError, checkpoint_loading,
+                         load_checkpoint_file)
+from .distributed import close_process_groups
+from .export import load_state_dict_strict, strip_prefix, subnet_state_dict
+from .flops import count_macs
+from .sync_bn import SYNC_BN_IMPLEMENTATIONS, convert_sync_batchnorm
 
-_LAZY_EXPORTS: Dict[str, str] = {
-    'CheckpointLoadError': '.checkpoint',
-    'checkpoint_loading': '.checkpoint',
-    'load_checkpoint_file': '.checkpoint',
-    'export_subnet': '.export',
-    'find_slim_resnet': '.export',
-    'load_state_dict_strict': '.export',
-    'mmpretrain_config': '.export',
-    'strip_prefix': '.export',
-    'subnet_state_dict': '.export',
-    'WidthComplexity': '.flops',
-    'count_macs': '.flops',
-    'width_complexity': '.flops',
-    'SYNC_BN_IMPLEMENTATIONS': '.sync_bn',
-    'convert_sync_batchnorm': '.sync_bn',
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY_EXPORTS:
-        module = importlib.import_module(_LAZY_EXPORTS[name], __name__)
-        return getattr(module, name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-
-
-__all__ = list(_LAZY_EXPORTS)
+__all__ = [
+    'CheckpointLoadError', 'checkpoint_loading', 'load_checkpoint_file',
+    'close_process_groups', 'load_state_dict_strict', 'strip_prefix',
+    'subnet_state_dict', 'count_macs', 'SYNC_BN_IMPLEMENTATIONS',
+    'convert_sync_batchnorm'
+]

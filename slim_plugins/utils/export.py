@@ -1,39 +1,18 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
-"""Sub-network export: a slim model at one width -> a plain static network.
+"""State dicts of sub-networks, and strict loading.
 
-Where a width is *exported*. :func:`subnet_state_dict` works on any module
-tree built from slim ops (each op hands over the leading slices it would use
-at that width); :func:`export_subnet` turns a :class:`SlimResNet` into a
-:class:`NarrowResNet` holding physically sliced copies of the weights and BN
-statistics (for switchable BN: the BN of that width), loaded strictly.
+:func:`subnet_state_dict` works on any module tree built from slim ops (each
+op hands over the leading slices it would use at that width); turning a
+``SlimResNet`` into a plain ``NarrowResNet`` is
+:func:`slim_plugins.models.utils.export_subnet`, one layer up.
 """
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional
 
 import torch
 import torch.nn as nn
 
-from slim_plugins.models.backbones import NarrowResNet, SlimResNet
 from slim_plugins.ops import SlimMixin, using_width
-
-
-def find_slim_resnet(model: nn.Module) -> SlimResNet:
-    """Return ``model`` if it is a SlimResNet, else ``model.backbone``.
-
-    Args:
-        model (nn.Module): A SlimResNet or a model (classifier, SSL
-            algorithm) whose ``backbone`` is one.
-
-    Returns:
-        SlimResNet: The backbone.
-    """
-    if isinstance(model, SlimResNet):
-        return model
-    backbone = getattr(model, 'backbone', None)
-    if isinstance(backbone, SlimResNet):
-        return backbone
-    raise TypeError(f'expected a SlimResNet or a model whose `backbone` is '
-                    f'one, got {type(model).__name__} (backbone: '
-                    f'{type(backbone).__name__}).')
+from slim_plugins.utils.bn_calibration import BANK_NAME
 
 
 def _collect(module: nn.Module, prefix: str,
@@ -51,7 +30,9 @@ def _collect(module: nn.Module, prefix: str,
         if buf is not None and key not in module._non_persistent_buffers_set:
             out[prefix + key] = buf.detach().clone()
     for name, child in module._modules.items():
-        if child is not None:
+        # The calibration bank holds every width's statistics; the
+        # sub-network's own are already in its BN buffers.
+        if child is not None and name != BANK_NAME:
             _collect(child, f'{prefix}{name}.', out)
 
 
@@ -75,51 +56,6 @@ def subnet_state_dict(
         with using_width(module, width):
             _collect(module, '', state)
     return state
-
-
-def export_subnet(model: nn.Module, width: float) -> NarrowResNet:
-    """Export a SlimResNet (or a model's SlimResNet backbone) at ``width``.
-
-    Args:
-        model (nn.Module): A SlimResNet or a model whose ``backbone`` is one.
-        width (float): A width the backbone accepts.
-
-    Returns:
-        NarrowResNet: A static network whose outputs equal the slim
-        backbone's at ``width`` (same train/eval mode); its tensors are
-        sliced copies, independent of the source.
-
-    Example:
-        >>> narrow = export_subnet(SlimResNet(depth=18), 0.5)
-        >>> narrow.channels.out
-        (32, 64, 128, 256)
-    """
-    backbone = find_slim_resnet(model)
-    narrow = NarrowResNet(**backbone.narrow_kwargs(width))
-    narrow.load_state_dict(subnet_state_dict(backbone, width), strict=True)
-    narrow.train(backbone.training)
-    return narrow
-
-
-def mmpretrain_config(model: nn.Module,
-                      width: float) -> Optional[Dict[str, Any]]:
-    """mmpretrain ``ResNet``/``ResNet_CIFAR`` config equal to ``width``.
-
-    E.g. a US-rule ResNet at 0.5 is ``ResNet(base_channels=32,
-    stem_channels=32)``; at 0.3 (stages 24/40/80/152) it is not expressible.
-
-    Args:
-        model (nn.Module): A SlimResNet or a model whose ``backbone`` is one.
-        width (float): A width the backbone accepts.
-
-    Returns:
-        dict | None: The backbone config, or None if not expressible.
-    """
-    backbone = find_slim_resnet(model)
-    kwargs = backbone.narrow_kwargs(width)
-    with torch.device('meta'):
-        narrow = NarrowResNet(**kwargs)
-    return narrow.mmpretrain_config()
 
 
 def strip_prefix(state_dict: Mapping[str, torch.Tensor],

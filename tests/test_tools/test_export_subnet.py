@@ -10,6 +10,9 @@ from mmpretrain.models import ResNet_CIFAR
 from slim_plugins.models.backbones import SlimResNet
 from slim_plugins.ops import using_width
 from slim_plugins.registry import MODELS
+from slim_plugins.utils.bn_calibration import (apply_calibrated_stats,
+                                               calibrate_bn,
+                                               preserved_bn_buffers)
 
 CONFIG = osp.join(TEST_CONFIGS, 'slim_resnet18_cifar_classifier.py')
 TOOL = 'tools/model_converters/export_subnet.py'
@@ -22,7 +25,18 @@ def _slim_backbone():
     for width in (1.0, 0.3, 0.5):
         with using_width(net, width):
             net(torch.randn(4, 3, 16, 16))
+    # Shared BN: each exported width needs its calibrated statistics.
+    batches = [torch.randn(4, 3, 16, 16) for _ in range(2)]
+    calibrate_bn(net, batches, net, [0.5, 0.3], num_batches=2)
     return net.eval()
+
+
+def _sliced(net, x, width):
+    """The slim network at ``width`` with that width's statistics."""
+    with using_width(net, width), preserved_bn_buffers(net), \
+            torch.no_grad():
+        apply_calibrated_stats(net, width)
+        return net(x)[0]
 
 
 def _write_checkpoint(net, path):
@@ -41,8 +55,7 @@ def test_export_end_to_end(tmp_path):
          str(out)])
     assert 'resnet_w0.5_mmpretrain.pth' in result.stdout
     x = torch.randn(2, 3, 16, 16)
-    with using_width(net, 0.5), torch.no_grad():
-        expected = net(x)[0]
+    expected = _sliced(net, x, 0.5)
 
     # the written config builds a NarrowResNet pre-trained from the file
     cfg = Config.fromfile(str(out / 'narrow_resnet_w0.5.py'))

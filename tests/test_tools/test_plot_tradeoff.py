@@ -11,8 +11,8 @@ from matplotlib import image as mpimg
 from mmengine.config import Config
 
 import slim_plugins  # noqa: F401
+from slim_plugins.models.utils import width_complexity
 from slim_plugins.registry import MODELS
-from slim_plugins.utils import width_complexity
 
 TEST = osp.join(REPO_ROOT, 'tools', 'test.py')
 

@@ -4,9 +4,12 @@ import torch
 import torch.nn as nn
 
 from slim_plugins.models.backbones import NarrowResNet, SlimResNet
+from slim_plugins.models.utils import export_subnet, mmpretrain_config
 from slim_plugins.ops import using_width
-from slim_plugins.utils import (export_subnet, load_state_dict_strict,
-                                mmpretrain_config, subnet_state_dict)
+from slim_plugins.utils import load_state_dict_strict, subnet_state_dict
+from slim_plugins.utils.bn_calibration import (apply_calibrated_stats,
+                                               calibrate_bn, needs_calibration,
+                                               preserved_bn_buffers)
 
 
 def _train_a_little(net, x, width, steps=3):
@@ -18,8 +21,14 @@ def _train_a_little(net, x, width, steps=3):
 
 def _assert_exported_equals_sliced(net, x, width):
     _train_a_little(net, x, width)
+    if needs_calibration(net):
+        # Shared BN: the width's statistics come from calibration.
+        calibrate_bn(net, [x * 3 + 1, x], net, [width], num_batches=2)
     net.eval()
-    with using_width(net, width), torch.no_grad():
+    with using_width(net, width), preserved_bn_buffers(net), \
+            torch.no_grad():
+        if needs_calibration(net):
+            apply_calibrated_stats(net, width)
         sliced = net(x)
     narrow = export_subnet(net, width)
     assert isinstance(narrow, NarrowResNet) and not narrow.training
@@ -64,6 +73,26 @@ def test_switchable_exports_that_widths_bn(depth, stem):
                        net.bn1.switch_bns['0_5'].running_mean)
 
 
+def test_shared_bn_needs_the_widths_calibration():
+    torch.manual_seed(0)
+    net = SlimResNet(18, base_channels=16, stem_channels=16)
+    x = torch.randn(2, 3, 16, 16)
+    _train_a_little(net, x, 1.0)
+    _train_a_little(net, x, 0.5)
+    # The running statistics mix both widths: never exported silently.
+    with pytest.raises(ValueError, match='no calibrated BN statistics'):
+        export_subnet(net, 0.5)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    calibrate_bn(net, [x], net, [0.5], num_batches=1)
+    narrow = export_subnet(net, 0.5)
+    bank = net.bn_calibration.load(0.5)
+    assert torch.equal(narrow.layer1[0].bn1.running_mean,
+                       bank['layer1.0.bn1']['running_mean'])
+    # The slim network's own buffers are left as they were.
+    for key, value in before.items():
+        assert torch.equal(net.state_dict()[key], value), key
+
+
 def test_untracked_bn_and_independent_copies():
     net = SlimResNet(18, base_channels=16, stem_channels=16,
                      track_running_stats=False)
@@ -80,7 +109,8 @@ def test_untracked_bn_and_independent_copies():
 
 def test_export_from_a_model_with_backbone():
     model = nn.Module()
-    model.backbone = SlimResNet(18, base_channels=16, stem_channels=16)
+    model.backbone = SlimResNet(
+        18, base_channels=16, stem_channels=16, track_running_stats=False)
     model.head = nn.Linear(2, 2)
     assert export_subnet(model, 0.5).channels.out == (8, 16, 32, 64)
     state = subnet_state_dict(model, 0.5)

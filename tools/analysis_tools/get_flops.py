@@ -31,8 +31,8 @@ from mmengine.config import DictAction
 
 import slim_plugins  # noqa: F401
 from slim_plugins.models.backbones import SlimResNet
+from slim_plugins.models.utils import width_complexity
 from slim_plugins.registry import MODELS
-from slim_plugins.utils import width_complexity
 
 
 def parse_args() -> argparse.Namespace:

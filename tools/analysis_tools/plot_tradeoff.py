@@ -8,7 +8,8 @@ evaluation: ``{"stage", "epoch", "iter", "results": [{"width": w,
 ``--record`` says otherwise; with several records, the best epoch chosen
 by the widest width as SlimCLR does is an extra column), computes MACs and
 active parameters of each width with
-:func:`slim_plugins.utils.width_complexity` on the config's backbone, and
+:func:`slim_plugins.models.utils.width_complexity` on the config's backbone,
+and
 writes to ``--out-dir``:
 
 * ``tradeoff.md``: one markdown table per results file (width, MACs,
@@ -207,8 +208,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         cfg.merge_from_dict(args.cfg_options)
     import slim_plugins  # noqa: F401
     from slim_plugins.models.backbones import SlimResNet
+    from slim_plugins.models.utils import width_complexity
     from slim_plugins.registry import MODELS
-    from slim_plugins.utils import width_complexity
     backbone_cfg = copy.deepcopy(cfg.model.get('backbone', cfg.model))
     backbone_cfg.pop('init_cfg', None)
     backbone = MODELS.build(backbone_cfg)

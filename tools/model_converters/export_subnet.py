@@ -32,9 +32,11 @@ from mmengine.config import Config, DictAction
 
 import slim_plugins  # noqa: F401
 from slim_plugins.models.backbones import SlimResNet
+from slim_plugins.models.utils import export_subnet
 from slim_plugins.registry import MODELS
-from slim_plugins.utils import (export_subnet, load_checkpoint_file,
-                                load_state_dict_strict, strip_prefix)
+from slim_plugins.utils import (load_checkpoint_file, load_state_dict_strict,
+                                strip_prefix)
+from slim_plugins.utils.bn_calibration import get_bank
 
 
 def parse_args() -> argparse.Namespace:
@@ -69,6 +71,9 @@ def build_backbone(cfg: Config) -> SlimResNet:
         raise ValueError(f'model.backbone of the config is a '
                          f'{type(backbone).__name__}; this tool exports '
                          'SlimResNet backbones.')
+    # The checkpoint's calibrated statistics (tools/calibrate_bn.py) load
+    # into the bank, which a shared-BN export takes the width's from.
+    get_bank(backbone, create=True)
     return backbone
 
 

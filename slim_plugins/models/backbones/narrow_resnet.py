@@ -26,7 +26,7 @@ class NarrowResNet(ResNetBase):
     """ResNet with explicit stem and per-stage channels, no run-time slicing.
 
     The static form of a :class:`SlimResNet` at one width, as produced by
-    :func:`slim_plugins.utils.export_subnet` (US3L's
+    :func:`slim_plugins.models.utils.export_subnet` (US3L's
     ``prepare_width_model.py`` for detection transfer). Plain ``nn.Conv2d``
     and ``nn.BatchNorm2d`` layers, mmpretrain ``ResNet`` state-dict keys, so
     it drops into mmpretrain / mmdet configs (remember to set the neck's or

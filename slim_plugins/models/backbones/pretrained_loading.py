@@ -15,6 +15,10 @@ import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from slim_plugins.utils.checkpoint import (load_checkpoint_file, materialise,
+                                           mmengine_checkpoint_globals)
+from slim_plugins.utils.export import load_state_dict_strict, strip_prefix
+
 
 def is_pretrained_cfg(init_cfg: object) -> bool:
     """Whether ``init_cfg`` is a single ``Pretrained`` init config."""
@@ -37,11 +41,6 @@ def read_pretrained(checkpoint: str,
     Returns:
         dict[str, Tensor]: The selected entries without the prefix.
     """
-    # Imported here: slim_plugins.utils.export imports the backbones.
-    from slim_plugins.utils.checkpoint import (load_checkpoint_file,
-                                               materialise,
-                                               mmengine_checkpoint_globals)
-    from slim_plugins.utils.export import strip_prefix
     if osp.isfile(str(checkpoint)):
         loaded = load_checkpoint_file(checkpoint, map_location)
     else:  # a URL or another mmengine scheme
@@ -77,7 +76,6 @@ def load_pretrained_strict(module: nn.Module, init_cfg: dict) -> None:
         ValueError: If the checkpoint is not given, or any key is missing,
             unexpected or of another shape (all of them are listed).
     """
-    from slim_plugins.utils.export import load_state_dict_strict
     checkpoint = init_cfg.get('checkpoint')
     if not checkpoint:
         raise ValueError(

@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from slim_plugins.ops import slim_ops, using_width
+from slim_plugins.utils.export import subnet_state_dict
 from .slimmable_mask_rcnn import zero_pad_channels
 
 
@@ -138,7 +139,6 @@ def _params(module: nn.Module) -> int:
 
 def _slim_params(backbone: nn.Module, width: float) -> int:
     """Parameters a slim backbone uses at ``width`` (its exported net)."""
-    from slim_plugins.utils.export import subnet_state_dict
     state = subnet_state_dict(backbone, width)
     names = {name for name, _ in backbone.named_parameters()}
     return sum(v.numel() for k, v in state.items() if k in names)

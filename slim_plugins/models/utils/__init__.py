@@ -1,4 +1,10 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 from .ema_teacher import MOMENTUM_SCHEDULES, TEACHER_SOURCES, EMATeacher
+from .subnet_export import export_subnet, find_slim_resnet, mmpretrain_config
+from .width_complexity import WidthComplexity, width_complexity
 
-__all__ = ['EMATeacher', 'TEACHER_SOURCES', 'MOMENTUM_SCHEDULES']
+__all__ = [
+    'EMATeacher', 'TEACHER_SOURCES', 'MOMENTUM_SCHEDULES', 'export_subnet',
+    'find_slim_resnet', 'mmpretrain_config', 'WidthComplexity',
+    'width_complexity'
+]

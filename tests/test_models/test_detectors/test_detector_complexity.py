@@ -12,7 +12,7 @@ from mmengine.registry import DefaultScope
 
 from slim_plugins.models.backbones import SlimResNet
 from slim_plugins.models.detectors import detector_complexity
-from slim_plugins.utils import width_complexity
+from slim_plugins.models.utils import width_complexity
 
 CONFIGS = osp.join(REPO_ROOT, 'configs', 'benchmarks', 'mmdetection')
 
