@@ -126,6 +126,28 @@ def build_runner(cfg: Config) -> Runner:
     return RUNNERS.build(cfg)
 
 
+def check_train_batches(runner: Runner) -> None:
+    """Fail before training if the train dataloader yields no batch.
+
+    With ``drop_last`` a data subset smaller than one batch per process
+    gives an empty epoch, which mmengine reports only as "`epoch_length`
+    must be a positive integer, but got 0" from a parameter scheduler.
+    """
+    import torch.distributed as torch_dist
+    loader = runner.train_loop.dataloader  # builds the loop (reused later)
+    if len(loader) > 0:
+        return
+    world = torch_dist.get_world_size() if torch_dist.is_available() and \
+        torch_dist.is_initialized() else 1
+    samples = len(loader.dataset)
+    per_process = -(-samples // world)
+    fail(f'the train dataloader yields no batch: {samples} samples over '
+         f'{world} process(es) is {per_process} per process, fewer than '
+         f'train_dataloader.batch_size={loader.batch_size}'
+         f'{" with drop_last=True" if loader.drop_last else ""}. Use more '
+         'data, fewer processes or a smaller batch.')
+
+
 def setup_cpu_distributed(cfg: Config) -> None:
     """Let ``--launcher pytorch`` run on machines without a GPU.
 

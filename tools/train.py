@@ -14,9 +14,10 @@ from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from tool_utils import (CheckpointLoadError, build_runner,  # noqa: E402
-                        check_config_paths, checkpoint_loading,
-                        closing_distributed, fail, load_config,
-                        report_build_errors, setup_cpu_distributed)
+                        check_config_paths, check_train_batches,
+                        checkpoint_loading, closing_distributed, fail,
+                        load_config, report_build_errors,
+                        setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -147,6 +148,7 @@ def run_training(cfg: Config, config_path: str) -> None:
     model holds) is released on return."""
     with report_build_errors(config_path):
         runner = build_runner(cfg)
+    check_train_batches(runner)
     try:
         runner.train()
     except CheckpointLoadError as error:

@@ -4,6 +4,7 @@ import contextlib
 from typing import Optional
 
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from slim_plugins.registry import HOOKS
@@ -24,18 +25,71 @@ class CheckpointLoadingHook(Hook):
     error that names it. ``tools/train.py`` and ``tools/test.py`` do the same
     around their work; the hook covers runs started by other tools
     (mmpretrain's ``tools/train.py`` with these configs, a notebook).
+
+    It also checks that a checkpoint the runner loads (``load_from``,
+    ``resume``) fits the model before any of it is used: mmengine loads
+    non-strictly and only logs what did not fit, so a checkpoint of another
+    architecture or depth would silently leave random weights.
+
+    Args:
+        allow_partial (bool): Accept missing and unexpected keys (e.g. a
+            fine-tuning ``load_from`` of another head), listed in a warning;
+            shapes must still match. Defaults to False.
     """
 
     priority = 'HIGHEST'
 
-    def __init__(self) -> None:
+    def __init__(self, allow_partial: bool = False) -> None:
         self._stack: Optional[contextlib.ExitStack] = None
+        self.allow_partial = allow_partial
 
     def before_run(self, runner: Runner) -> None:
         """Install the loader for the run."""
         self.after_run(runner)
         self._stack = contextlib.ExitStack()
         self._stack.enter_context(checkpoint_loading())
+
+    def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
+        """Refuse a checkpoint that does not fit the model."""
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        state = checkpoint.get('state_dict', checkpoint)
+        state = {
+            key[len('module.'):] if key.startswith('module.') else key: value
+            for key, value in state.items()
+        }
+        own = model.state_dict()
+        source = getattr(runner, '_load_from', None) or 'the checkpoint'
+        shapes = [
+            f'{key}: {tuple(value.shape)} in the file, '
+            f'{tuple(own[key].shape)} in the model'
+            for key, value in state.items() if key in own
+            and hasattr(value, 'shape') and value.shape != own[key].shape
+        ]
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        problems = []
+        if shapes:
+            problems.append(f'{len(shapes)} shape mismatch(es): ' +
+                            '; '.join(shapes[:5]))
+        if not set(state) & set(own):
+            problems.append('no key in common with the model (first keys: '
+                            f'{list(state)[:3]})')
+        partial = [f'{len(keys)} {kind} key(s): {keys[:5]}'
+                   for kind, keys in (('missing', missing),
+                                      ('unexpected', unexpected)) if keys]
+        if partial and self.allow_partial and not problems:
+            runner.logger.warning(f'{source} fits the model partially: ' +
+                                  '; '.join(partial))
+            return
+        problems += partial
+        if problems:
+            raise ValueError(
+                f'{source} does not fit {type(model).__name__}: ' +
+                '; '.join(problems) + '. It comes from another architecture '
+                'or depth (check the config), or set '
+                'default_hooks.checkpoint_loading.allow_partial=True to load '
+                'the keys that fit.')
 
     def after_run(self, runner: Runner) -> None:
         """Put mmengine's previous loader back."""
