@@ -18,9 +18,11 @@ custom_hooks = [
             type='SlowStartSampler',
             sampler=widths,
             start_epoch=slow_start_epoch)),
+    # The reference trains with SyncBN: every BN (the switchable ones too)
+    # normalises with the statistics of the whole 8x128 batch. mmengine's own
+    # sync_bn would replace switchable BN by plain SyncBatchNorm layers.
+    dict(type='SyncSlimBNHook', implementation='torch'),
 ]
-# The reference uses SyncBN; switchable BNs stay per GPU here (mmengine's
-# SyncBN conversion would turn them into plain BNs).
 model_wrapper_cfg = dict(
     type='slim_plugins.MultiWidthDistributedDataParallel',
     find_unused_parameters=True)
