@@ -60,7 +60,8 @@ class PlainClassifier(BaseModel):
 
     def __init__(self, slim: SlimClassifier, width: float) -> None:
         super().__init__()
-        self.backbone = export_subnet(slim.backbone, width)
+        self.backbone = export_subnet(
+            slim.backbone, width, running_stats=True)
         with using_width(slim.head, width):
             _, in_features = slim.head.active_features()
         self.head = nn.Linear(in_features, NUM_CLASSES)

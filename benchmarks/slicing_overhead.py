@@ -212,7 +212,7 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     for width in args.widths:
-        narrow = export_subnet(slim, width).train()
+        narrow = export_subnet(slim, width, running_stats=True).train()
         if args.channels_last:
             narrow = narrow.to(memory_format=torch.channels_last)
         with using_width(slim, width):

@@ -222,3 +222,62 @@ def write_tiny_fashion_mnist(root: str, num_train: int = 16,
         with open(osp.join(root, f'{split}-labels-idx1-ubyte'), 'wb') as f:
             f.write(struct.pack('>II', 2049, num))
             f.write(labels.to(torch.uint8).numpy().tobytes())
+
+
+# ---------------------------------------------------------------------------
+# Hostile checkpoints (tests/test_utils/test_checkpoint.py and the tools).
+class GetAttrReduce:
+    """Pickles as ``getattr(owner, name)``."""
+
+    def __init__(self, owner, name):
+        self.owner, self.name = owner, name
+
+    def __reduce__(self):
+        return getattr, (self.owner, self.name)
+
+
+class _CallThroughRebuild:
+    """Pickles as ``torch._tensor._rebuild_from_type_v2(func, Tensor,
+    args, {})``, which calls ``func(*args)`` (in torch's default list)."""
+
+    def __init__(self, func, args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return torch._tensor._rebuild_from_type_v2, (self.func, torch.Tensor,
+                                                     self.args, {})
+
+
+class _System:
+    """Pickles as ``os.system(command)``."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command, )
+
+
+def getattr_gadget(marker: str) -> object:
+    """eval() reached through ``getattr(getattr, '__self__')``."""
+    builtins_module = GetAttrReduce(getattr, '__self__')
+    evaluate = GetAttrReduce(builtins_module, 'eval')
+    code = f"__import__('os').system('touch {marker}')"
+    return _CallThroughRebuild(evaluate, (code, ))
+
+
+def system_gadget(marker: str) -> object:
+    return _System(f'touch {marker}')
+
+
+GADGETS = {'getattr': getattr_gadget, 'os.system': system_gadget}
+
+
+def write_hostile(path: str, kind: str, marker: str) -> str:
+    """An mmengine-looking checkpoint whose meta carries the payload."""
+    payload = GADGETS[kind](marker)
+    torch.save(
+        dict(
+            meta=dict(epoch=1, iter=1, payload=payload),
+            state_dict=dict(weight=torch.zeros(1))), path)
+    return path

@@ -2,7 +2,6 @@
 """Hostile checkpoints: no code runs, no memory is forged, errors name the
 file; importing the package leaves torch's allow-list alone."""
 import io
-import os
 import os.path as osp
 import pickle
 import subprocess
@@ -11,69 +10,13 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import GADGETS, GetAttrReduce, write_hostile
 from mmengine.logging import HistoryBuffer, MessageHub
 
 from slim_plugins.utils.checkpoint import (CheckpointLoadError,
                                            checkpoint_loading,
                                            load_checkpoint_file,
                                            mmengine_checkpoint_globals)
-
-
-class _GetAttr:
-    """Pickles as ``getattr(owner, name)``."""
-
-    def __init__(self, owner, name):
-        self.owner, self.name = owner, name
-
-    def __reduce__(self):
-        return getattr, (self.owner, self.name)
-
-
-class _CallThroughRebuild:
-    """Pickles as ``torch._tensor._rebuild_from_type_v2(func, Tensor,
-    args, {})``, which calls ``func(*args)`` (in torch's default list)."""
-
-    def __init__(self, func, args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return torch._tensor._rebuild_from_type_v2, (self.func, torch.Tensor,
-                                                     self.args, {})
-
-
-class _System:
-    """Pickles as ``os.system(command)``."""
-
-    def __init__(self, command):
-        self.command = command
-
-    def __reduce__(self):
-        return os.system, (self.command, )
-
-
-def getattr_gadget(marker: str) -> object:
-    """eval() reached through ``getattr(getattr, '__self__')``."""
-    builtins_module = _GetAttr(getattr, '__self__')
-    evaluate = _GetAttr(builtins_module, 'eval')
-    code = f"__import__('os').system('touch {marker}')"
-    return _CallThroughRebuild(evaluate, (code, ))
-
-
-def system_gadget(marker: str) -> object:
-    return _System(f'touch {marker}')
-
-
-GADGETS = {'getattr': getattr_gadget, 'os.system': system_gadget}
-
-
-def write_hostile(path: str, kind: str, marker: str) -> str:
-    """An mmengine-looking checkpoint whose meta carries the payload."""
-    payload = GADGETS[kind](marker)
-    torch.save(
-        dict(
-            meta=dict(epoch=1, iter=1, payload=payload),
-            state_dict=dict(weight=torch.zeros(1))), path)
-    return path
 
 
 def forged_object_array(path: str) -> str:
@@ -138,7 +81,7 @@ def test_the_getattr_stand_in_reaches_nothing_else(tmp_path, marker):
     # The stand-in still resolves HistoryBuffer's own methods, but not a
     # module's attribute through __self__.
     path = str(tmp_path / 'reach.pth')
-    torch.save(dict(meta=_GetAttr(getattr, '__self__')), path)
+    torch.save(dict(meta=GetAttrReduce(getattr, '__self__')), path)
     with pytest.raises(CheckpointLoadError, match='outside the allowed set'):
         load_checkpoint_file(path)
 
@@ -156,6 +99,25 @@ def test_forged_numpy_object_array_is_refused(tmp_path):
     forged.view(np.uint8)[:] = 0  # null pointers: safe to let go
     with pytest.raises(CheckpointLoadError, match='outside the allowed set'):
         load_checkpoint_file(path)
+
+
+class _ForgedFlags:
+    """A float64 dtype whose pickled state claims object-like flags."""
+
+    def __reduce__(self):
+        return np.dtype, ('f8', False, True), (3, '<', None, None, None, -1,
+                                               -1, 63)
+
+
+def test_dtype_state_must_be_numpys_own(tmp_path):
+    path = str(tmp_path / 'flags.pth')
+    torch.save(dict(meta=dict(dtype=_ForgedFlags())), path)
+    with pytest.raises(CheckpointLoadError, match='dtype flags 63 differ'):
+        load_checkpoint_file(path)
+    # numpy itself would take them: a float dtype that "holds objects".
+    forged = np.dtype('f8', False, True)
+    forged.__setstate__((3, '<', None, None, None, -1, -1, 63))
+    assert forged.hasobject
 
 
 def test_history_buffer_method_table_cannot_be_replaced(tmp_path):

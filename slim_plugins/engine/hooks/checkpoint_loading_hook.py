@@ -8,6 +8,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from slim_plugins.registry import HOOKS
+from slim_plugins.utils.bn_calibration import BANK_NAME
 from slim_plugins.utils.checkpoint import checkpoint_loading
 
 
@@ -59,6 +60,12 @@ class CheckpointLoadingHook(Hook):
             for key, value in state.items()
         }
         own = model.state_dict()
+        # Calibrated statistics live in a bank that takes whatever widths
+        # the file holds (created on load): not part of the architecture.
+        own, state = (
+            {k: v
+             for k, v in d.items() if f'.{BANK_NAME}.' not in f'.{k}'}
+            for d in (own, state))
         source = getattr(runner, '_load_from', None) or 'the checkpoint'
         shapes = [
             f'{key}: {tuple(value.shape)} in the file, '

@@ -38,12 +38,18 @@ def find_slim_resnet(model: nn.Module) -> SlimResNet:
                     f'{type(backbone).__name__}).')
 
 
-def export_subnet(model: nn.Module, width: float) -> NarrowResNet:
+def export_subnet(model: nn.Module,
+                  width: float,
+                  running_stats: bool = False) -> NarrowResNet:
     """Export a SlimResNet (or a model's SlimResNet backbone) at ``width``.
 
     Args:
         model (nn.Module): A SlimResNet or a model whose ``backbone`` is one.
         width (float): A width the backbone accepts.
+        running_stats (bool): Export a shared-BN backbone's running
+            statistics as they are (a mixture of the widths trained) instead
+            of the width's calibrated ones; for timing and shape work where
+            statistics do not matter. Defaults to False.
 
     Returns:
         NarrowResNet: A static network whose outputs equal the slim
@@ -64,7 +70,7 @@ def export_subnet(model: nn.Module, width: float) -> NarrowResNet:
     backbone = find_slim_resnet(model)
     narrow = NarrowResNet(**backbone.narrow_kwargs(width))
     with preserved_bn_buffers(backbone):
-        if needs_calibration(backbone):
+        if needs_calibration(backbone) and not running_stats:
             # Shared BN: the running statistics mix every width trained;
             # the width's own come from the calibration bank.
             apply_calibrated_stats(backbone, width)

@@ -167,6 +167,18 @@ def test_step_under_cpu_bfloat16_autocast(step_mode):
     assert not torch.allclose(model.head.weight, fp32.head.weight, atol=1e-6)
 
 
+@pytest.mark.parametrize('step_mode', ['accumulate', 'per_width'])
+def test_single_process_step_slices_in_place(step_mode):
+    """Without DDP every narrow width runs its sliced layers as plain
+    narrow ones (contiguous leaves, one batched gradient update): same
+    results, less gradient traffic (benchmarks/multiwidth_step.py)."""
+    torch.manual_seed(0)
+    model = ToyMultiWidth(step_mode)
+    model.set_train_widths([1.0, 0.5])
+    model.train_step(_batches(1)[0], OptimWrapper(_sgd(model)))
+    assert model.backbone._slices._leaves, 'width 0.5 ran without leaves'
+
+
 def test_cpu_amp_refuses_float16():
     from slim_plugins.engine.optimizers import CPUAmpOptimWrapper
     with pytest.raises(ValueError, match='bfloat16'):

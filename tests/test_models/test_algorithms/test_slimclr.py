@@ -430,7 +430,7 @@ def test_config_builds(path):
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = MODELS.build(model_cfg)
-    (hook, ) = cfg.custom_hooks
+    (hook, ) = [h for h in cfg.custom_hooks if h.type == 'WidthSamplingHook']
     assert hook.sampler.sampler == model.widths == WIDTHS
     (scheduler_cfg, ) = cfg.param_scheduler
     assert scheduler_cfg.slow_start == hook.sampler.start_epoch
