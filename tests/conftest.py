@@ -115,6 +115,25 @@ def run_process_group(args: List[str], timeout: float,
                                        stderr)
 
 
+def run_dist_train(config: str, nprocs: int, args: List[str],
+                   timeout: float = 300) -> subprocess.CompletedProcess:
+    """``bash tools/dist_train.sh CONFIG NPROCS ARGS`` on the CPU (gloo),
+    on a free port, with one thread per process."""
+    env = dict(
+        os.environ,
+        PORT=str(free_port()),
+        PYTHON=sys.executable,
+        OMP_NUM_THREADS='1',
+        PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
+    return run_process_group(
+        ['bash',
+         osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), config,
+         str(nprocs), *args],
+        timeout=timeout,
+        cwd=REPO_ROOT,
+        env=env)
+
+
 def run_tool(args: List[str], cwd: str = REPO_ROOT,
              check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     """Run ``python ARGS`` like a user would, capturing its output."""

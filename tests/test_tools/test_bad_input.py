@@ -2,14 +2,11 @@
 """Bad input gives one clear error before any work is done: width lists,
 checkpoints of another depth, sampler widths a switchable model lacks, and
 data too small for one batch (one process or several)."""
-import os
 import os.path as osp
-import sys
 
 import pytest
 import torch
-from conftest import (REPO_ROOT, TEST_CONFIGS, free_port, run_process_group,
-                      run_tool)
+from conftest import REPO_ROOT, TEST_CONFIGS, run_dist_train, run_tool
 
 from slim_plugins.models.backbones import SlimResNet
 from slim_plugins.ops import using_width
@@ -110,23 +107,12 @@ def test_data_smaller_than_one_batch(tmp_path, tiny_cifar10):
 
 @pytest.mark.timeout(300)
 def test_dist_train_more_processes_than_samples(tmp_path, tiny_cifar10):
-    env = dict(
-        os.environ,
-        PORT=str(free_port()),
-        PYTHON=sys.executable,
-        OMP_NUM_THREADS='1',
-        PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
-    result = run_process_group([
-        'bash',
-        osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), SLIMCLR, '2',
+    result = run_dist_train(SLIMCLR, 2, [
         '--work-dir',
         str(tmp_path / 'work'), '--cfg-options',
         f'train_dataloader.dataset.data_root={tiny_cifar10}',
         'train_dataloader.dataset.indices=16', 'train_dataloader.batch_size=16'
-    ],
-                               timeout=240,
-                               cwd=REPO_ROOT,
-                               env=env)
+    ], timeout=240)
     assert result.returncode != 0
     assert ('16 samples over 2 process(es) is 8 per process, fewer than '
             'train_dataloader.batch_size=16') in result.stderr

@@ -10,8 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import (REPO_ROOT, TEST_CONFIGS, free_port, run_process_group,
-                      run_tool)
+from conftest import REPO_ROOT, TEST_CONFIGS, run_dist_train, run_tool
 
 import slim_plugins  # noqa: F401
 from slim_plugins.utils.checkpoint import load_checkpoint_file
@@ -146,21 +145,10 @@ def test_checkpoint_loads_with_weights_only(tmp_path, tiny_cifar10):
 
 def test_dist_train_two_cpu_processes(tmp_path, tiny_cifar10):
     work_dir = tmp_path / 'dist'
-    env = dict(
-        os.environ,
-        PORT=str(free_port()),
-        PYTHON=sys.executable,
-        OMP_NUM_THREADS='1',
-        PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
-    result = run_process_group([
-        'bash',
-        osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), CONFIG, '2',
-        '--work-dir',
-        str(work_dir), '--cfg-options', *data_options(tiny_cifar10)
-    ],
-                               timeout=300,
-                               cwd=REPO_ROOT,
-                               env=env)
+    result = run_dist_train(
+        CONFIG, 2,
+        ['--work-dir',
+         str(work_dir), '--cfg-options', *data_options(tiny_cifar10)])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
         -3000:]
     log = result.stdout + result.stderr
