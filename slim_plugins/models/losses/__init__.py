@@ -4,10 +4,13 @@ from .group_reg import GroupRegLoss, channel_groups, group_reg_coefficients
 from .info_nce import InfoNCELoss, MoCoV3ContrastiveLoss, moco_logits
 from .infonce_v2_distill import InfoNCEv2DistillLoss
 from .negative_cosine import NegativeCosineLoss
+from .patch_invariance import PatchInvarianceLoss
+from .total_coding_rate import TotalCodingRateLoss, coding_rate
 from .utils import cross_view_average
 
 __all__ = [
     'InfoNCEv2DistillLoss', 'NegativeCosineLoss', 'DistillationLoss',
     'InfoNCELoss', 'MoCoV3ContrastiveLoss', 'moco_logits', 'GroupRegLoss',
-    'group_reg_coefficients', 'channel_groups', 'cross_view_average'
+    'group_reg_coefficients', 'channel_groups', 'cross_view_average',
+    'PatchInvarianceLoss', 'TotalCodingRateLoss', 'coding_rate'
 ]
