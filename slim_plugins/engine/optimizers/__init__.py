@@ -1,4 +1,5 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 from .cpu_amp_optim_wrapper import CPUAmpOptimWrapper
+from .lars_sgd import LARSSGD
 
-__all__ = ['CPUAmpOptimWrapper']
+__all__ = ['CPUAmpOptimWrapper', 'LARSSGD']
