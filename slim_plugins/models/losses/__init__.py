@@ -1,5 +1,6 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 from .distillation import DistillationLoss
+from .gaussian_potential_uniformity import GaussianPotentialUniformity
 from .group_reg import GroupRegLoss, channel_groups, group_reg_coefficients
 from .info_nce import InfoNCELoss, MoCoV3ContrastiveLoss, moco_logits
 from .infonce_v2_distill import InfoNCEv2DistillLoss
@@ -7,10 +8,12 @@ from .negative_cosine import NegativeCosineLoss
 from .patch_invariance import PatchInvarianceLoss
 from .total_coding_rate import TotalCodingRateLoss, coding_rate
 from .utils import cross_view_average
+from .vicreg import VICRegLoss
 
 __all__ = [
     'InfoNCEv2DistillLoss', 'NegativeCosineLoss', 'DistillationLoss',
     'InfoNCELoss', 'MoCoV3ContrastiveLoss', 'moco_logits', 'GroupRegLoss',
     'group_reg_coefficients', 'channel_groups', 'cross_view_average',
-    'PatchInvarianceLoss', 'TotalCodingRateLoss', 'coding_rate'
+    'PatchInvarianceLoss', 'TotalCodingRateLoss', 'coding_rate',
+    'GaussianPotentialUniformity', 'VICRegLoss'
 ]

@@ -86,3 +86,16 @@ def test_patch_invariance_layout_and_gradient_through_the_mean():
     assert not torch.allclose(z.grad, detached.grad)
     with pytest.raises(ValueError, match='num_patches=4'):
         PatchInvarianceLoss()(z, num_patches=4)
+
+
+def test_gaussian_potential_uniformity_by_hand():
+    # 1 patch x 3 images at (0,0), (1,0), (0,2): squared distances 1, 4, 5
+    z = torch.tensor([[0., 0.], [1., 0.], [0., 2.]])
+    loss = MODELS.build(dict(type='GaussianPotentialUniformity', t=2.))
+    want = math.log((math.exp(-2) + math.exp(-8) + math.exp(-10)) / 3)
+    assert loss(z, num_patches=1).item() == pytest.approx(want, rel=1e-6)
+    # On per-image means: two patches averaging to the same points.
+    two = torch.cat([z + 1, z - 1])
+    assert loss(two, num_patches=2).item() == pytest.approx(want, rel=1e-6)
+    with pytest.raises(ValueError, match='at least 2 images'):
+        loss(z, num_patches=3)
