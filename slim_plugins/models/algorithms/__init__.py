@@ -1,5 +1,5 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
-from .emp_ssl import EMPSSL
+from .emp_ssl import EMPSSL, SlimEMPSSL
 from .feature_distill import FeatureDistiller, layer_channels, record_features
 from .multi_width_step import STEP_MODES, MultiWidthTrainMixin
 from .slimclr_mocov2 import SlimCLRMoCoV2, SlimCLRWidthsMixin
@@ -9,5 +9,5 @@ from .us3l import US3L
 __all__ = [
     'MultiWidthTrainMixin', 'STEP_MODES', 'SlimCLRMoCoV2', 'SlimCLRMoCoV3',
     'SlimCLRWidthsMixin', 'US3L', 'FeatureDistiller', 'record_features',
-    'layer_channels', 'EMPSSL'
+    'layer_channels', 'EMPSSL', 'SlimEMPSSL'
 ]

@@ -8,6 +8,7 @@ from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 
 from slim_plugins.registry import MODELS
+from .multi_width_step import MultiWidthTrainMixin
 
 
 @MODELS.register_module()
@@ -72,6 +73,7 @@ class EMPSSL(BaseSelfSupervisor):
             raise ValueError(f'EMPSSL: min_patches={min_patches}; the '
                              'invariance term needs >= 2 patches per image.')
         self.min_patches = min_patches
+        self._last_z: Optional[torch.Tensor] = None
 
     def embed(self, patches: torch.Tensor) -> Dict[str, torch.Tensor]:
         """``h`` (pre-feature) and unit-norm ``z`` of a stack of patches.
@@ -107,6 +109,74 @@ class EMPSSL(BaseSelfSupervisor):
         num_patches = len(inputs)
         # Patch-major: chunk i of the stack is patch i of every image.
         z = self.embed(torch.cat(inputs, dim=0))['z']
+        self._last_z = z
         return dict(
             loss_inv=self.invariance_loss(z, num_patches),
             loss_tcr=self.tcr_loss(z, num_patches))
+
+
+@MODELS.register_module()
+class SlimEMPSSL(MultiWidthTrainMixin, EMPSSL):
+    """EMP-SSL on a slimmable backbone: one run trains every width.
+
+    Not in the paper: the same objective, per width, with the package's
+    multi-width step and width samplers (a ``WidthSamplingHook``). Each
+    width of a step computes its own invariance and coding-rate losses on
+    the same patches; with ``distill_weight > 0`` the narrower widths are
+    also pulled towards the widest width's embeddings of the step
+    (``1 - cos``, the widest detached, as in-place distillation). The
+    pre-feature is a :class:`~slim_plugins.models.necks.SlimMLPNeck` with
+    one Linear (its input follows the width) and a BN, followed by the ReLU
+    of ``h``; the projector is the plain one.
+
+    Args:
+        distill_weight (float): Weight of the in-place distillation of the
+            narrower widths. Defaults to 0 (off).
+        step_mode (str): ``'accumulate'`` or ``'per_width'``. Defaults to
+            ``'accumulate'``.
+        loss_weighting (str | int): Per-width loss weights. Defaults to
+            ``'uniform'``.
+        default_widths (Sequence[float], optional): Widths without a
+            sampler hook.
+        **kwargs: Arguments of :class:`EMPSSL`.
+    """
+
+    def __init__(self,
+                 distill_weight: float = 0.,
+                 step_mode: str = 'accumulate',
+                 loss_weighting='uniform',
+                 default_widths: Optional[List[float]] = None,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.init_multi_width(step_mode, loss_weighting, default_widths)
+        if distill_weight < 0:
+            raise ValueError(f'SlimEMPSSL: distill_weight={distill_weight} '
+                             'must be >= 0.')
+        self.distill_weight = distill_weight
+        self._widest_z: Optional[torch.Tensor] = None
+
+    def embed(self, patches: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """``h = ReLU(BN(Linear(backbone)))`` and unit-norm ``z``."""
+        h = F.relu(self.neck(self.backbone(patches))[0])
+        z = F.normalize(self.projector((h, ))[0], dim=1)
+        return dict(h=h, z=z)
+
+    def loss(self, inputs: List[torch.Tensor],
+             data_samples: Optional[List[DataSample]] = None,
+             **kwargs) -> Dict[str, torch.Tensor]:
+        """The EMP-SSL losses at the current width (and the distillation).
+
+        Returns:
+            dict: ``loss_inv``, ``loss_tcr`` and, for the narrower widths of
+            a step with ``distill_weight > 0``, ``loss_distill``.
+        """
+        losses = super().loss(inputs, data_samples)
+        z = self._last_z
+        index = self.current_width_index
+        if index == 0:
+            self._widest_z = z.detach()
+        elif index is not None and self.distill_weight > 0:
+            # 1 - cos(z_w, z_widest), patch by patch
+            cosine = (z * self._widest_z).sum(dim=1)
+            losses['loss_distill'] = self.distill_weight * (1 - cosine).mean()
+        return losses

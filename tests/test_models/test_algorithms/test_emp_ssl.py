@@ -92,3 +92,55 @@ def test_one_iteration_through_the_train_tool(tmp_path):
         value = float(log.split(f'{name}: ')[-1].split()[0])
         assert math.isfinite(value)
     assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
+
+
+SLIM_CONFIG = osp.join(
+    REPO_ROOT, 'configs', 'emp_ssl',
+    'slim-empssl_slim-resnet18_1xb32-coslr-1e_fashion-mnist.py')
+
+
+def test_slim_step_trains_every_width_and_distils_the_narrower():
+    cfg = Config.fromfile(SLIM_CONFIG)
+    init_default_scope('slim_plugins')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.set_train_widths([1.0, 0.5, 0.25])
+    views = _patches(num_patches=2)
+    optim = torch.optim.SGD(model.parameters(), lr=0.0)
+    from mmengine.optim import OptimWrapper
+    log = model.train_step(dict(inputs=views, data_samples=None),
+                           OptimWrapper(optim))
+    # 0.5 is drawn inside the range, so it is logged by position (rand1).
+    tcr = sorted(k for k in log if k.startswith('loss_tcr@'))
+    assert tcr == ['loss_tcr@rand1', 'loss_tcr@w0.25', 'loss_tcr@w1']
+    assert all(math.isfinite(log[k].item()) for k in tcr)
+    distill = sorted(k for k in log if k.startswith('loss_distill@'))
+    assert distill == ['loss_distill@rand1', 'loss_distill@w0.25']
+    assert all(log[k].item() > 0 for k in distill)
+    # The widest width's loss is the plain EMP-SSL loss at that width (on
+    # the normalised patches, as the step sees them; lr 0: same weights).
+    normalised = model.data_preprocessor(
+        dict(inputs=views, data_samples=None), True)['inputs']
+    with torch.no_grad():
+        z = model.embed(torch.cat(normalised))['z']
+    assert log['loss_inv@w1'].item() == pytest.approx(
+        model.invariance_loss(z, 2).item(), rel=1e-5)
+    with pytest.raises(ValueError, match='distill_weight=-1'):
+        MODELS.build(dict(cfg.model, distill_weight=-1))
+
+
+def test_slim_config_trains_through_the_tool(tmp_path):
+    root = str(tmp_path / 'fashion')
+    os.makedirs(root)
+    write_tiny_fashion_mnist(root, num_train=8, num_test=4)
+    result = run_tool([
+        'tools/train.py', SLIM_CONFIG, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options',
+        f'train_dataloader.dataset.data_root={root}',
+        'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'default_hooks.logger.interval=1'
+    ])
+    log = result.stdout + result.stderr
+    assert 'loss_distill@w0.25' in log and 'loss_tcr@w1' in log
