@@ -3,52 +3,12 @@
 # 0.25-1.0, 3 sandwich widths per iteration, accumulated into one step),
 # the narrower widths also distilled in place towards the widest width's
 # patch embeddings. Patches, optimiser and schedule as the plain config.
-_base_ = ['./empssl_resnet18_1xb32-coslr-1e_fashion-mnist.py']
-
-model = dict(
-    _delete_=True,
-    type='SlimEMPSSL',
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=[127.5],
-        std=[127.5],
-        to_rgb=False),
-    backbone=dict(
-        type='SlimResNet',
-        depth=18,
-        stem='imagenet',
-        in_channels=1,
-        stem_channels=32,
-        base_channels=32,
-        width_mode='universal',
-        width_range=(0.25, 1.0),
-        channel_rule='divisible8',
-        track_running_stats=False),
-    # h = ReLU(BN(Linear(features))): the Linear's input follows the width.
-    neck=dict(
-        type='SlimMLPNeck',
-        in_channels=256,
-        hid_channels=1024,
-        out_channels=1024,
-        num_layers=1,
-        with_last_bn=True,
-        slim_in=True,
-        slim_hidden=False,
-        track_running_stats=False),
-    projector=dict(
-        type='NonLinearNeck',
-        in_channels=1024,
-        hid_channels=1024,
-        out_channels=256,
-        num_layers=2,
-        with_bias=True,
-        with_last_bn=False,
-        with_avg_pool=False,
-        norm_cfg=dict(type='BN1d')),
-    invariance_loss=dict(type='PatchInvarianceLoss', loss_weight=200.),
-    tcr_loss=dict(type='TotalCodingRateLoss', eps=0.2),
-    distill_weight=1.0,
-    step_mode='accumulate')
+_base_ = [
+    '../_base_/models/slim-empssl_slim-resnet18_fashion-mnist.py',
+    '../_base_/datasets/fashion_mnist_bs32_empssl.py',
+    '../_base_/schedules/empssl_lars-coslr-1e.py',
+    '../_base_/default_runtime.py',
+]
 
 custom_hooks = [
     dict(
@@ -59,3 +19,4 @@ custom_hooks = [
 model_wrapper_cfg = dict(
     type='slim_plugins.MultiWidthDistributedDataParallel',
     find_unused_parameters=True)
+default_hooks = dict(logger=dict(interval=20))

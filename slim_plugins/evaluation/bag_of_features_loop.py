@@ -12,6 +12,7 @@ from mmpretrain.structures import DataSample
 from torch.utils.data import DataLoader
 
 from slim_plugins.registry import LOOPS
+from slim_plugins.utils.width_naming import width_suffix
 from .metrics.knn_accuracy import _labels, knn_class_votes
 
 DEFAULT_PROBE = dict(
@@ -51,6 +52,10 @@ class BagOfFeaturesTestLoop(TestLoop):
             paper's values.
         knn (dict): ``k`` and ``temperature``. Defaults to 20 / 0.07.
         seed (int): Seeds the patches drawn and the probe. Defaults to 0.
+        widths (list[float], optional): Evaluate a slimmable model (one with
+            ``student_width``, e.g. ``SlimEMPSSL``) at each of these widths;
+            the metrics get a width suffix (``accuracy/top1@w0.5``).
+            Defaults to None (the model as it is).
         fp16 (bool): Run the encoder under autocast. Defaults to False.
     """
 
@@ -63,6 +68,7 @@ class BagOfFeaturesTestLoop(TestLoop):
                  probe: Optional[Dict] = None,
                  knn: Optional[Dict] = None,
                  seed: int = 0,
+                 widths: Optional[List[float]] = None,
                  fp16: bool = False) -> None:
         super().__init__(runner, dataloader, evaluator, fp16)
         self.train_loader = runner.build_dataloader(
@@ -85,6 +91,12 @@ class BagOfFeaturesTestLoop(TestLoop):
             raise ValueError('BagOfFeaturesTestLoop: set num_classes (the '
                              'dataset metainfo has no classes).')
         self.seed = seed
+        self.widths = [float(w) for w in widths] if widths else None
+        if self.widths and not hasattr(self._model(), 'student_width'):
+            raise ValueError(
+                f'BagOfFeaturesTestLoop: widths={widths} needs a slimmable '
+                f'model with student_width(), got '
+                f'{type(self._model()).__name__}.')
 
     def _model(self) -> nn.Module:
         model = self.runner.model
@@ -154,10 +166,27 @@ class BagOfFeaturesTestLoop(TestLoop):
         return scores, accuracies
 
     def run(self) -> dict:
-        """Encode both splits, probe, kNN; return the metrics."""
+        """Encode both splits, probe, kNN (per width); return the metrics."""
         self.runner.call_hook('before_test')
         self.runner.call_hook('before_test_epoch')
-        self._model().eval()
+        model = self._model().eval()
+        if self.widths is None:
+            metrics = self.evaluate_features()
+        else:
+            metrics = {}
+            for width in self.widths:
+                with model.student_width(width):
+                    result = self.evaluate_features()
+                suffix = width_suffix(width)
+                metrics.update(
+                    {f'{key}@{suffix}': value
+                     for key, value in result.items()})
+        self.runner.call_hook('after_test_epoch', metrics=metrics)
+        self.runner.call_hook('after_test')
+        return metrics
+
+    def evaluate_features(self) -> dict:
+        """Probe and kNN metrics of the model as it is now."""
         train = self.encode(self.train_loader)
         test = self.encode(self.dataloader)
         scores, accuracies = self.train_probe(train, test)
@@ -174,6 +203,4 @@ class BagOfFeaturesTestLoop(TestLoop):
                                    == test[1]).float().mean().item() * 100
         metrics['bof/probe_top1_last_epoch'] = accuracies[-1]
         metrics['bof/probe_top1_best_epoch'] = max(accuracies)
-        self.runner.call_hook('after_test_epoch', metrics=metrics)
-        self.runner.call_hook('after_test')
         return metrics

@@ -100,3 +100,31 @@ def test_bad_evaluation_settings(tmp_path, fashion):
     assert result.returncode != 0
     assert 'knn k=0 must be >= 1' in result.stderr
     assert not os.path.exists(tmp_path / 'metrics.json')
+
+
+SLIM = osp.join(REPO_ROOT, 'configs', 'emp_ssl',
+                'slim-empssl_slim-resnet18_1xb32-coslr-1e_fashion-mnist.py')
+SLIM_BOF = osp.join(REPO_ROOT, 'configs', 'emp_ssl', 'benchmarks',
+                    'slim-resnet18_bag-of-features-16p_fashion-mnist.py')
+
+
+def test_slimmable_model_per_width(tmp_path, fashion):
+    work_dir = str(tmp_path / 'pretrain')
+    run_tool([
+        'tools/train.py', SLIM, '--work-dir', work_dir, '--cfg-options',
+        f'train_dataloader.dataset.data_root={fashion}',
+        'train_dataloader.batch_size=8', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False'
+    ])
+    out = str(tmp_path / 'metrics.json')
+    run_tool([
+        'tools/test.py', SLIM_BOF,
+        osp.join(work_dir, 'epoch_1.pth'), '--work-dir',
+        str(tmp_path / 'eval'), '--out', out, '--out-item', 'metrics',
+        '--cfg-options', *_options(fashion, 'test_cfg.widths=[1.0,0.25]')
+    ])
+    with open(out) as file:
+        metrics = json.load(file)
+    for suffix in ('w1', 'w0.25'):
+        assert 0 <= metrics[f'accuracy/top1@{suffix}'] <= 100
+        assert f'bof/knn_top1@{suffix}' in metrics

@@ -6,46 +6,6 @@
 # Usage: python tools/test.py THIS_CONFIG PRETRAIN_CHECKPOINT
 _base_ = [
     '../../_base_/models/empssl_resnet18_fashion-mnist.py',
-    '../../_base_/datasets/fashion_mnist_bs32_empssl.py',
+    '../../_base_/datasets/fashion_mnist_empssl_bag-of-features.py',
     '../../_base_/default_runtime.py',
 ]
-
-eval_patches = 16
-eval_pipeline = [
-    dict(
-        type='MultiView',
-        num_views=eval_patches,
-        transforms=[{{_base_.patch_pipeline}}]),
-    dict(type='PackInputs'),
-]
-test_dataloader = dict(
-    batch_size=50,
-    num_workers=2,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type={{_base_.dataset_type}},
-        data_root={{_base_.data_root}},
-        test_mode=True,
-        pipeline=eval_pipeline))
-test_cfg = dict(
-    type='BagOfFeaturesTestLoop',
-    # The probe and the kNN memory: the train split, the same patches.
-    train_dataloader=dict(
-        batch_size=50,
-        num_workers=2,
-        persistent_workers=False,
-        sampler=dict(type='DefaultSampler', shuffle=False),
-        collate_fn=dict(type='default_collate'),
-        dataset=dict(
-            type={{_base_.dataset_type}},
-            data_root={{_base_.data_root}},
-            test_mode=False,
-            pipeline=eval_pipeline)),
-    probe=dict(lr=0.03, momentum=0.9, weight_decay=5e-5, batch_size=100,
-               epochs=100),
-    knn=dict(k=20, temperature=0.07))
-test_evaluator = dict(type='Accuracy', topk=(1, ))
-# An evaluation config: nothing is trained by the runner.
-train_dataloader = None
