@@ -3,6 +3,7 @@
 from typing import Dict, List, Optional
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
@@ -64,6 +65,15 @@ class EMPSSL(BaseSelfSupervisor):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.projector = MODELS.build(projector)
+        linears = [[m for m in part.modules() if isinstance(m, nn.Linear)]
+                   for part in (self.neck, self.projector)]
+        if all(linears) and linears[0][-1].out_features != \
+                linears[1][0].in_features:
+            raise ValueError(
+                f'EMPSSL: the pre-feature gives '
+                f'{linears[0][-1].out_features} features but the projector '
+                f'takes {linears[1][0].in_features}; set the projector\'s '
+                'in_channels to the neck\'s out_channels.')
         self.invariance_loss = MODELS.build(
             invariance_loss
             or dict(type='PatchInvarianceLoss', loss_weight=200.))

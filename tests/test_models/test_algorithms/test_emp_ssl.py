@@ -72,6 +72,10 @@ def test_bad_input():
     cfg = Config.fromfile(CONFIG).model
     with pytest.raises(ValueError, match='min_patches=1'):
         MODELS.build(dict(cfg, min_patches=1))
+    projector = dict(cfg.projector, in_channels=512)
+    with pytest.raises(ValueError, match='gives 1024 features but the '
+                       'projector takes 512'):
+        MODELS.build(dict(cfg, projector=projector))
 
 
 def test_one_iteration_through_the_train_tool(tmp_path):
