@@ -13,31 +13,23 @@ eval_pipeline = [
         transforms=[{{_base_.patch_pipeline}}]),
     dict(type='PackInputs'),
 ]
-test_dataloader = dict(
+eval_dataset = dict(
+    type={{_base_.dataset_type}},
+    data_root={{_base_.data_root}},
+    pipeline=eval_pipeline)
+eval_dataloader = dict(
     batch_size=50,
     num_workers=2,
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type={{_base_.dataset_type}},
-        data_root={{_base_.data_root}},
-        test_mode=True,
-        pipeline=eval_pipeline))
+    collate_fn=dict(type='default_collate'))
+test_dataloader = dict(
+    eval_dataloader, dataset=dict(eval_dataset, test_mode=True))
 test_cfg = dict(
     type='BagOfFeaturesTestLoop',
     # The probe and the kNN memory: the train split, the same patches.
     train_dataloader=dict(
-        batch_size=50,
-        num_workers=2,
-        persistent_workers=False,
-        sampler=dict(type='DefaultSampler', shuffle=False),
-        collate_fn=dict(type='default_collate'),
-        dataset=dict(
-            type={{_base_.dataset_type}},
-            data_root={{_base_.data_root}},
-            test_mode=False,
-            pipeline=eval_pipeline)),
+        eval_dataloader, dataset=dict(eval_dataset, test_mode=False)),
     probe=dict(lr=0.03, momentum=0.9, weight_decay=5e-5, batch_size=100,
                epochs=100),
     knn=dict(k=20, temperature=0.07))

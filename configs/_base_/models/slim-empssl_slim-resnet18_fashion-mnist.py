@@ -2,14 +2,12 @@
 # plain EMP-SSL model's sizes on a universally slimmable ResNet-18 (widths
 # 0.25-1.0, batch statistics only, as US3L), a pre-feature whose input
 # follows the width, and in-place distillation of the narrower widths.
+_base_ = ['./empssl_resnet18_fashion-mnist.py']
+
 model = dict(
     type='SlimEMPSSL',
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=[127.5],
-        std=[127.5],
-        to_rgb=False),
     backbone=dict(
+        _delete_=True,
         type='SlimResNet',
         depth=18,
         stem='imagenet',
@@ -22,6 +20,7 @@ model = dict(
         track_running_stats=False),
     # h = ReLU(BN(Linear(features))): the Linear's input follows the width.
     neck=dict(
+        _delete_=True,
         type='SlimMLPNeck',
         in_channels=256,
         hid_channels=1024,
@@ -31,17 +30,5 @@ model = dict(
         slim_in=True,
         slim_hidden=False,
         track_running_stats=False),
-    projector=dict(
-        type='NonLinearNeck',
-        in_channels=1024,
-        hid_channels=1024,
-        out_channels=256,
-        num_layers=2,
-        with_bias=True,
-        with_last_bn=False,
-        with_avg_pool=False,
-        norm_cfg=dict(type='BN1d')),
-    invariance_loss=dict(type='PatchInvarianceLoss', loss_weight=200.),
-    tcr_loss=dict(type='TotalCodingRateLoss', eps=0.2),
     distill_weight=1.0,
     step_mode='accumulate')
