@@ -4,11 +4,14 @@
 US3L claims that one slimmable pre-training run is as good at every width
 as separate models trained at each width. This script tests it on
 Fashion-MNIST with the standard tools, run as subprocesses
-(``tools/train.py``, ``tools/test.py``,
-``tools/analysis_tools/plot_tradeoff.py``), whose logs stream through:
+(``tools/train.py``, ``tools/test.py``), whose logs stream through, for
+``--seeds`` seeds (``randomness.seed`` of every run and the width sampler's
+seed):
 
 1. **US3L (one run)**: the US3L config of ``make demo`` (default
-   ``tools/run_demo.py``'s ``US3L_CFG``), unchanged.
+   ``tools/run_demo.py``'s ``US3L_CFG``), unchanged. Each ``--ablations``
+   name adds one more row: the same run with one setting changed
+   (:data:`ABLATIONS`).
 2. **individual**: for each of ``--widths``, the same config trained at that
    single width: the width sampler is replaced by
    ``AllWidthsSampler(widths=[w])`` (``model.default_widths=[w]`` too) and
@@ -17,8 +20,7 @@ Fashion-MNIST with the standard tools, run as subprocesses
    reference's single-width baseline, ``NUM_SAMPLE_TRAINING=1`` with
    ``DISTILL=False``: spec 1.3 and 1.5). Everything else (optimizer,
    schedule, batches, GroupReg, EMA momentum, initialisation) is the US3L
-   config's. Like US3L, the slimmable backbone is run at ``w``; its weights
-   are initialised at full size, as in the reference.
+   config's.
 3. **The same per-width linear probe** for each model (default
    ``US3L_PROBE_CFG``): a frozen backbone, BN statistics calibrated per width
    before training, one linear classifier per width; US3L at all of the
@@ -27,20 +29,42 @@ Fashion-MNIST with the standard tools, run as subprocesses
    default (``--probe-distill-weight 0``), so every width's classifier is
    trained on labels alone, as a single-width probe is.
 
-**Same per-width compute**: every model is pre-trained for the same number
-of iterations on the same schedule. US3L trains the sampler's widths at
-every iteration, one SGD step each (the sandwich's largest and smallest
-width, 1.0 and 0.25, at every iteration), so each individual model gets as
-many updates at its width as US3L's sandwich ends get.
+**Which weights are updated how often.** With the default
+``step_mode='per_width'`` US3L takes one SGD step per sampled width and
+iteration. The sandwich sampler of the demo config trains 1.0, 0.25 and one
+uniform width in between at every iteration, so in ``N`` iterations the
+shared weights take ``3N`` steps: the 0.25x slice (the channels every width
+shares) is updated ``3N`` times, the channels only 1.0 uses ``N`` times
+plus the random width's share. An individual model of width ``w`` takes
+``N`` steps on its own weights.
 
-Output: the per-width test top-1 of both rows, the wall time of every
-stage, ``<work-dir>/slim_vs_individual.json`` and, from
-``plot_tradeoff.py``, ``<work-dir>/tradeoff/tradeoff.{md,json,png}``.
+**Two fairness axes** (``--fairness``):
+
+* ``iterations``: every model trains ``--iters`` iterations of the same
+  batches and schedule (the US3L paper's comparison);
+* ``compute``: the individual models together get the training MACs of the
+  one US3L run, split evenly among ``--widths`` (a user who trains one model
+  per width with the same budget); the narrow models then train for more
+  iterations (same epochs, more images per epoch).
+
+Training cost of every row: wall time of the pre-training, optimizer steps
+and training MACs (:func:`training_cost`: forward + backward of every
+student width, ``3x`` its forward, plus the teacher's forward, over both
+views; backbone convolutions only, the MLP heads add a few percent).
+
+Results go to ``<work-dir>/runs/<row>/seed<S>/result.json`` as each run
+ends; a rerun skips finished runs and resumes an interrupted pre-training,
+so a long benchmark can be run in pieces. ``<work-dir>/settings.json``
+keys the folder to its configuration: another configuration there is
+refused (nothing is overwritten). Output: the per-width test top-1 (mean
++- sample std over seeds) of every row, the cost table,
+``<work-dir>/slim_vs_individual.json`` (every seed's numbers too) and an
+accuracy-vs-MACs plot with error bars ``<work-dir>/slim_vs_individual.png``.
 
 Example::
 
     python benchmarks/slim_vs_individual.py \\
-        --work-dir work_dirs/slim_vs_individual --iters 300
+        --work-dir work_dirs/slim_vs_individual --iters 200 --seeds 3
 """
 import argparse
 import glob
@@ -48,10 +72,11 @@ import json
 import math
 import os
 import os.path as osp
+import statistics
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
@@ -63,11 +88,33 @@ from tool_utils import fail, load_config  # noqa: E402
 
 US3L_LABEL = 'US3L (one run)'
 INDIVIDUAL_LABEL = 'individual'
+COMPUTE_LABEL = 'individual, equal compute'
 METRIC = 'accuracy/top1'
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 SAMPLER_HOOK = 'WidthSamplingHook'
 CALIBRATION_HOOK = 'BNCalibrationHook'
+INPUT_SHAPE = (1, 28, 28)
+VIEWS = 2
+# Forward + backward of a student width, in forwards (backward ~ 2x).
+TRAIN_FORWARDS = 3
+FAIRNESS = ('iterations', 'compute')
+# One setting of the US3L run changed per row: (pre-training options,
+# probe options). ``{sampler}`` is the width sampler's config key.
+ABLATIONS: Dict[str, tuple] = {
+    'no-distill': (['model.distill=False'], []),
+    'no-group-reg': (['model.group_reg=None'], []),
+    'accumulate': (['model.step_mode=accumulate'], []),
+    'loss-weighting-5': (['model.loss_weighting=5'], []),
+    'teacher-max-width': (['model.teacher=max_width'], []),
+    'us3l-schedule': ([
+        '{sampler}.type=US3LScheduleSampler', 'train_cfg.max_epochs=4',
+        'param_scheduler.0.T_max=4', 'param_scheduler.0.end=4'
+    ], []),
+    'probe-distill': ([], ['model.head.distill_weight=0.5']),
+    'probe-no-bn': ([], ['model.head.feature_norm=False']),
+}
 # --tiny: 8-channel networks, small batches, no dataloader workers (tests
+# and smoke runs on a few generated images).
 # and smoke runs on a few generated images).
 TINY_PRETRAIN = [
     'model.backbone.stem_channels=8', 'model.backbone.base_channels=8',
@@ -92,11 +139,11 @@ TINY_PROBE = [
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Per-width linear top-1 of one US3L run vs models '
-        'trained individually at each width (Fashion-MNIST).')
+        'trained individually at each width (Fashion-MNIST), over seeds.')
     parser.add_argument(
         '--work-dir',
         default=osp.join(ROOT, 'work_dirs', 'slim_vs_individual'),
-        help='folder of all runs and results')
+        help='folder of all runs and results (one configuration per folder)')
     parser.add_argument(
         '--data-root',
         default=osp.join(ROOT, 'data', 'fashion_mnist'),
@@ -104,6 +151,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--widths', type=float, nargs='+', default=[1.0, 0.5, 0.25],
         help='widths of the individually trained models')
+    parser.add_argument(
+        '--seeds', type=int, default=3,
+        help='number of seeds (0, 1, ...) of every run; mean +- std over '
+        'them is reported')
+    parser.add_argument(
+        '--fairness', nargs='+', choices=FAIRNESS, default=list(FAIRNESS),
+        help='equal iterations for every model, and/or individual models '
+        'sharing the US3L run\'s training MACs')
+    parser.add_argument(
+        '--ablations', nargs='*', choices=sorted(ABLATIONS), default=[],
+        help='extra US3L rows, each with one setting changed')
     parser.add_argument(
         '--iters', type=int, default=None,
         help='pre-training iterations of every model (default: the '
@@ -134,6 +192,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     for option in args.pretrain_options + args.probe_options:
         if '=' not in option:
             parser.error(f'option {option!r} is not KEY=VALUE.')
+    if args.seeds < 1:
+        parser.error(f'--seeds {args.seeds} must be >= 1 (2 or more to '
+                     f'measure a spread).')
     if args.iters is not None and args.iters <= 0:
         parser.error(f'--iters {args.iters} must be > 0.')
     if args.probe_epochs is not None and args.probe_epochs <= 0:
@@ -314,6 +375,232 @@ def probe_options(cfg: Config, widths: Sequence[float],
 # ----------------------------------------------------------------------
 # running the tools
 # ----------------------------------------------------------------------
+
+
+def schedule_options(cfg: Config, iters: int, family_iters: int) -> List[str]:
+    """Options for about ``iters`` iterations when that exceeds a run of
+    ``family_iters``: the epochs (and every scheduler ending with them) are
+    stretched by ``ceil(iters / family_iters)``, each epoch on no more
+    images than the family's, so a long run never asks for more images per
+    epoch than the data has.
+
+    Args:
+        cfg (Config): The merged pre-training config of the run.
+        iters (int): Target iterations.
+        family_iters (int): Iterations of the run it is matched against.
+
+    Returns:
+        list[str]: ``KEY=VALUE`` options.
+    """
+    factor = max(1, math.ceil(iters / family_iters))
+    if factor == 1:
+        return iters_options(cfg, iters)
+    epochs = cfg.train_cfg.max_epochs
+    stretched = epochs * factor
+    options = [f'train_cfg.max_epochs={stretched}']
+    for i, scheduler in enumerate(cfg.get('param_scheduler', [])):
+        for key in ('T_max', 'end'):
+            if scheduler.get(key) == epochs:
+                options.append(f'param_scheduler.{i}.{key}={stretched}')
+    per_epoch = math.ceil(iters / stretched)
+    images = per_epoch * cfg.train_dataloader.batch_size
+    return options + [f'train_dataloader.dataset.indices={images}']
+
+
+# ----------------------------------------------------------------------
+# training cost
+# ----------------------------------------------------------------------
+class Cost(NamedTuple):
+    """Training cost of one pre-training run.
+
+    Args:
+        iters (int): Iterations.
+        steps (float): Optimizer steps (expected, for random widths).
+        macs (float): Training multiply-accumulates (expected).
+    """
+    iters: int
+    steps: float
+    macs: float
+
+
+def uniform_mean(macs: Callable[[float], float], low: float, high: float,
+                 points: int = 32) -> float:
+    """Mean MACs of a width drawn uniformly in ``[low, high]`` (midpoint
+    rule over ``points`` widths)."""
+    return sum(
+        macs(low + (high - low) * (i + 0.5) / points)
+        for i in range(points)) / points
+
+
+def step_widths(cfg: Config, macs: Callable[[float], float]) -> tuple:
+    """Expected (number of widths, sum of their MACs) of one iteration,
+    averaged over the epochs, from the config's width sampler."""
+    hooks = [h for h in cfg.get('custom_hooks', [])
+             if h.get('type') == SAMPLER_HOOK]
+    if not hooks:
+        widths = list(cfg.model.get('default_widths', None) or [1.0])
+        return len(widths), sum(macs(w) for w in widths)
+    sampler = hooks[0].sampler
+    name = sampler.type
+    if name == 'AllWidthsSampler':
+        return len(sampler.widths), sum(macs(w) for w in sampler.widths)
+    low, high = sampler.get('width_range', (0.25, 1.0))
+    n = sampler.get('num_samples', 3 if name != 'RandomSampler' else 2)
+    if name == 'SandwichSampler':
+        return n, macs(high) + macs(low) + (n - 2) * uniform_mean(
+            macs, low, high)
+    if name == 'RandomSampler':
+        return n, n * uniform_mean(macs, low, high)
+    if name == 'US3LScheduleSampler':
+        epochs = cfg.train_cfg.max_epochs
+        quarter = epochs // 4
+        count = total = 0.0
+        for epoch in range(epochs):
+            stage = min(epoch // quarter + 1, 4)
+            if stage == 1:
+                count, total = count + 1, total + macs(high)
+                continue
+            lo = low + (4 - stage) * (high - low) / 3
+            count += n
+            if sampler.get('sandwich', True):
+                total += macs(high) + macs(lo) + (n - 2) * uniform_mean(
+                    macs, lo, high)
+            else:
+                total += n * uniform_mean(macs, lo, high)
+        return count / epochs, total / epochs
+    fail(f'training_cost: no cost model for width sampler {name!r}; '
+         f'supported: AllWidthsSampler, SandwichSampler, RandomSampler, '
+         f'US3LScheduleSampler.')
+
+
+def training_cost(cfg: Config, iters: int,
+                  macs: Callable[[float], float]) -> Cost:
+    """Optimizer steps and training MACs of ``iters`` US3L iterations.
+
+    Per iteration and image, over both views: every student width costs
+    ``TRAIN_FORWARDS`` (3) forwards (forward + backward); the EMA teacher
+    one forward at its width when sub-networks are distilled to it
+    (``distill=True``), or one forward at each width when every width is
+    trained against the EMA copy at its own width (``distill=False``);
+    ``teacher='max_width'`` adds one forward of the largest width. One
+    optimizer step per width with ``step_mode='per_width'``, one per
+    iteration with ``'accumulate'``.
+
+    Args:
+        cfg (Config): The merged pre-training config.
+        iters (int): Iterations trained.
+        macs (callable): Forward MACs of one image at a width.
+
+    Returns:
+        Cost: Iterations, optimizer steps and training MACs.
+    """
+    model = cfg.model
+    count, student = step_widths(cfg, macs)
+    teacher = 0.0
+    has_ema = model.get('momentum', None) is not None
+    if model.get('distill', True):
+        if has_ema:
+            teacher += macs(model.get('teacher_width', 1.0))
+        if model.get('teacher', 'ema') == 'max_width':
+            teacher += macs(1.0)
+    elif has_ema:
+        teacher += student
+    per_image = VIEWS * (TRAIN_FORWARDS * student + teacher)
+    batch = cfg.train_dataloader.batch_size
+    per_iter_steps = count if model.get('step_mode',
+                                        'per_width') == 'per_width' else 1
+    return Cost(iters, iters * per_iter_steps, iters * batch * per_image)
+
+
+class BackboneMACs:
+    """Forward MACs of one image through the config's backbone, per width
+    (cached)."""
+
+    def __init__(self, cfg: Config) -> None:
+        from slim_plugins.models.utils import width_complexity
+        from slim_plugins.registry import MODELS
+        backbone = dict(cfg.model.backbone)
+        backbone.pop('init_cfg', None)
+        self._backbone = MODELS.build(backbone)
+        self._complexity = width_complexity
+        self._cache: Dict[float, int] = {}
+
+    def __call__(self, width: float) -> float:
+        width = round(float(width), 6)
+        if width not in self._cache:
+            (row, ) = self._complexity(self._backbone, [width], INPUT_SHAPE)
+            self._cache[width] = row.macs
+        return self._cache[width]
+
+
+# ----------------------------------------------------------------------
+# seeds and aggregation
+# ----------------------------------------------------------------------
+def seed_options(cfg: Config, seed: int) -> List[str]:
+    """``randomness.seed`` and the width samplers' seed."""
+    return [f'randomness.seed={seed}'] + [
+        f'custom_hooks.{i}.sampler.seed={seed}'
+        for i in hook_indices(cfg, SAMPLER_HOOK)
+    ]
+
+
+def aggregate(values: Sequence[float]) -> Dict[str, float]:
+    """Mean, sample standard deviation (0 for one value) and count."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError('aggregate: no values.')
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return dict(mean=statistics.fmean(values), std=std, n=len(values))
+
+
+def summarize(per_seed: Dict[int, Dict[str, float]]) -> Dict[str, dict]:
+    """Per width key: ``aggregate`` over the seeds and every seed's value.
+
+    Args:
+        per_seed (dict[int, dict[str, float]]): ``{seed: {width: top1}}``.
+
+    Returns:
+        dict[str, dict]: ``{width: {mean, std, n, values: {seed: top1}}}``;
+        a width missing from some seed is refused.
+    """
+    keys = {k for row in per_seed.values() for k in row}
+    out = {}
+    for key in sorted(keys, key=float, reverse=True):
+        missing = [s for s, row in per_seed.items() if key not in row]
+        if missing:
+            raise ValueError(f'summarize: width {key} has no result for '
+                             f'seeds {missing}.')
+        values = {s: row[key] for s, row in sorted(per_seed.items())}
+        out[key] = dict(aggregate(list(values.values())), values=values)
+    return out
+
+
+def cell(value) -> str:
+    """A table cell: ``mean +- std`` of a summary, or a plain number."""
+    if isinstance(value, dict):
+        return f'{value["mean"]:.2f} +- {value["std"]:.2f}'
+    return f'{value:.2f}'
+
+
+def table(widths: Sequence[float], rows: Dict[str, Dict[str, object]]) -> str:
+    """The rows of per-width top-1 (numbers or summaries) as a Markdown
+    table; ``-`` where a row has no model of that width."""
+    lines = [
+        '| | ' + ' | '.join(f'w={width_label(w)}' for w in widths) + ' |',
+        '|---' * (len(widths) + 1) + '|'
+    ]
+    for label, row in rows.items():
+        cells = [
+            cell(row[width_key(w)]) if width_key(w) in row else '-'
+            for w in widths
+        ]
+        lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+# ----------------------------------------------------------------------
+# running the tools
+# ----------------------------------------------------------------------
 def run(step: str, cmd: List[str], seconds: Dict[str, float]) -> None:
     """Run a tool in the repo root (its log streams through); time it."""
     print(f'\n==> {step}\n    $ {" ".join(cmd)}', flush=True)
@@ -340,25 +627,29 @@ def trained_iters(checkpoint: str) -> int:
     return int(ckpt['meta']['iter'])
 
 
-def pretrain(name: str, work_dir: str, args: argparse.Namespace,
-             options: List[str], seconds: Dict[str, float]) -> str:
-    """Pre-train with the US3L config; return the last checkpoint."""
-    run(f'pretrain {name}', [
-        sys.executable, 'tools/train.py', args.config, '--work-dir',
-        work_dir, '--cfg-options', *options
-    ], seconds)
-    return last_checkpoint(work_dir)
+def write_json(path: str, data: dict) -> None:
+    """Write ``data`` to ``path`` atomically (a kill leaves no half file)."""
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path + '.tmp', 'w') as f:
+        json.dump(data, f, indent=2)
+    os.replace(path + '.tmp', path)
+
+
+def read_json(path: str) -> Optional[dict]:
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 def probe(name: str, work_dir: str, checkpoint: str,
           args: argparse.Namespace, options: List[str],
-          seconds: Dict[str, float]) -> Tuple[List[dict], str]:
+          seconds: Dict[str, float]) -> List[dict]:
     """Per-width probe of ``checkpoint``: train, then test.
 
     Returns:
-        tuple[list[dict], str]: The per-width results (``[{'width': w,
-        metric: value, ...}]``) and the ``multi_width_test.json`` holding
-        them.
+        list[dict]: The per-width results (``[{'width': w, metric: value,
+        ...}]``) that ``MultiWidthTestLoop`` wrote.
     """
     # The test below evaluates once; no validation while training (so no
     # val_* options: --no-validate removes those parts of the config).
@@ -382,49 +673,112 @@ def probe(name: str, work_dir: str, checkpoint: str,
              f'log folder of {work_dir}, found {files}.')
     with open(files[0]) as f:
         records = [json.loads(line) for line in f if line.strip()]
-    return records[-1]['results'], files[0]
+    return records[-1]['results']
 
 
-def top1_per_width(results: List[Dict[str, float]]) -> Dict[str, float]:
-    return {width_key(r['width']): float(r[METRIC]) for r in results}
+class Run(NamedTuple):
+    """One model of the benchmark (trained once per seed).
+
+    Args:
+        name (str): Folder under ``<work-dir>/runs``.
+        label (str): Its row in the tables.
+        pretrain (list[str]): Pre-training options (seed and data aside).
+        probe (list[str]): Probe options (seed and data aside).
+        widths (list[float]): Widths its probe reports into the row.
+    """
+    name: str
+    label: str
+    pretrain: List[str]
+    probe: List[str]
+    widths: List[float]
 
 
-def table(widths: Sequence[float], rows: Dict[str, Dict[str, float]]) -> str:
-    """The rows of per-width top-1 as an aligned text table."""
-    label_width = max(len(label) for label in rows) + 2
-    header = ' ' * label_width + ''.join(f'{"w=" + width_label(w):>9}'
-                                         for w in widths)
-    lines = [header]
+def run_seed(run_: Run, seed: int, args: argparse.Namespace,
+             macs: Callable[[float], float]) -> dict:
+    """Pre-train and probe ``run_`` with ``seed``, or load its result.
+
+    An interrupted pre-training resumes from its last checkpoint; a result
+    file is written only when the probe has finished.
+    """
+    out = osp.join(args.work_dir, 'runs', run_.name, f'seed{seed}')
+    result_file = osp.join(out, 'result.json')
+    done = read_json(result_file)
+    if done is not None:
+        print(f'==> {run_.name} seed {seed}: done before, '
+              f'{result_file}', flush=True)
+        return done
+    seconds: Dict[str, float] = {}
+    pre_dir = osp.join(out, 'pretrain')
+    pre_cfg = merged_config(args.config, run_.pretrain)
+    pretrain_options = run_.pretrain + seed_options(pre_cfg, seed)
+    marker = osp.join(pre_dir, 'pretrain_done.json')
+    finished = read_json(marker)
+    if finished is None:
+        step = f'pretrain {run_.name} seed {seed}'
+        run(step, [
+            sys.executable, 'tools/train.py', args.config, '--work-dir',
+            pre_dir, '--resume', '--cfg-options', *pretrain_options
+        ], seconds)
+        finished = dict(checkpoint=last_checkpoint(pre_dir),
+                        seconds=seconds[step])
+        write_json(marker, finished)
+    checkpoint = finished['checkpoint']
+    iters = trained_iters(checkpoint)
+    cost = training_cost(pre_cfg, iters, macs)
+    results = probe(f'{run_.name} seed {seed}', osp.join(out, 'probe'),
+                    checkpoint, args, run_.probe + [f'randomness.seed={seed}'],
+                    seconds)
+    top1 = {
+        width_key(r['width']): float(r[METRIC])
+        for r in results if float(r['width']) in run_.widths
+    }
+    result = dict(
+        run=run_.name, seed=seed, top1=top1, iters=iters,
+        optimizer_steps=cost.steps, train_macs=cost.macs,
+        pretrain_seconds=finished['seconds'], probe_seconds=sum(
+            s for k, s in seconds.items() if k.startswith('probe')))
+    write_json(result_file, result)
+    return result
+
+
+def check_settings(work_dir: str, settings: dict) -> None:
+    """Key ``work_dir`` to ``settings``; refuse a folder of another."""
+    path = osp.join(work_dir, 'settings.json')
+    old = read_json(path)
+    if old is None:
+        write_json(path, settings)
+        return
+    diff = sorted(k for k in set(old) | set(settings)
+                  if old.get(k) != settings.get(k))
+    if diff:
+        fail(f'{work_dir} holds results of another configuration (differing '
+             f'in {", ".join(diff)}: {[old.get(k) for k in diff]} there, '
+             f'{[settings.get(k) for k in diff]} now); pass another '
+             f'--work-dir. Nothing was changed.')
+
+
+def plot(path: str, widths: Sequence[float], rows: Dict[str, dict],
+         macs: Callable[[float], float]) -> None:
+    """Top-1 (mean, std error bars) against inference MACs per row."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
     for label, row in rows.items():
-        cells = ''.join(
-            f'{row[width_key(w)]:9.2f}' if width_key(w) in row else
-            f'{"-":>9}' for w in widths)
-        lines.append(f'{label:<{label_width}}{cells}')
-    return '\n'.join(lines)
-
-
-def compute_note(cfg: Config, iters: int, batch_size: int) -> str:
-    """How the pre-training compute compares, width by width."""
-    hooks = [h for h in cfg.get('custom_hooks', [])
-             if h.get('type') == SAMPLER_HOOK]
-    sampler = dict(hooks[0].sampler) if hooks else {}
-    name = sampler.pop('type', None)
-    if name is None:
-        how = f'default_widths={list(cfg.model.get("default_widths", []))}'
-    else:
-        how = f'{name}({", ".join(f"{k}={v}" for k, v in sampler.items())})'
-    note = (f'Same per-width compute: every model ran {iters} pre-training '
-            f'iterations of {batch_size} images on the same schedule. US3L '
-            f'trains the widths of {how} at every iteration, one SGD step '
-            f'each')
-    if name == 'SandwichSampler':
-        low, high = sampler['width_range']
-        note += (f': {width_label(high)} and {width_label(low)} (the '
-                 f'sandwich ends) get {iters} updates each, plus '
-                 f'{sampler.get("num_samples", 2) - 2} random width(s) per '
-                 f'iteration')
-    return note + (f'. Each individual model gets {iters} updates at its '
-                   f'own width.')
+        points = [(macs(w), row[width_key(w)]) for w in widths
+                  if width_key(w) in row]
+        ax.errorbar([m / 1e6 for m, _ in points],
+                    [s['mean'] for _, s in points],
+                    yerr=[s['std'] for _, s in points],
+                    marker='o', capsize=3, label=label)
+    ax.set_xlabel('inference MACs per image (M)')
+    ax.set_ylabel('linear probe top-1 (%)')
+    ax.set_title('Fashion-MNIST: mean +- std over seeds')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -447,101 +801,137 @@ def main(argv: Optional[List[str]] = None) -> None:
     us3l_widths = sorted({float(w) for w in probe_widths} | set(widths),
                          reverse=True)
     check_widths(us3l_widths, probe_cfg)
-    os.makedirs(args.work_dir, exist_ok=True)
+    check_settings(
+        args.work_dir,
+        dict(config=osp.relpath(args.config, ROOT),
+             probe_config=osp.relpath(args.probe_config, ROOT),
+             iters=args.iters, probe_epochs=args.probe_epochs,
+             probe_distill_weight=args.probe_distill_weight,
+             pretrain_options=args.pretrain_options,
+             probe_options=args.probe_options, tiny=args.tiny))
+    macs = BackboneMACs(pre_cfg)
+    seeds = list(range(args.seeds))
 
     pre_common = (data_options(args.data_root, pre_cfg) +
-                  iters_options(pre_cfg, args.iters))
+                  args.pretrain_options)
     probe_common = data_options(args.data_root, probe_cfg)
-    seconds: Dict[str, float] = {}
-    iters: Dict[str, int] = {}
-    top1: Dict[str, Dict[str, float]] = {US3L_LABEL: {}, INDIVIDUAL_LABEL: {}}
-    files: Dict[str, str] = {}
+    probe_us3l = probe_common + probe_options(
+        probe_cfg, us3l_widths, args.probe_epochs,
+        args.probe_distill_weight) + args.probe_options
 
-    # US3L: one run, probed at every width.
-    run_dir = osp.join(args.work_dir, 'us3l')
-    checkpoint = pretrain('US3L', run_dir, args,
-                          pre_common + args.pretrain_options, seconds)
-    iters['US3L'] = trained_iters(checkpoint)
-    results, files['US3L'] = probe(
-        'US3L', osp.join(args.work_dir, 'probe_us3l'), checkpoint, args,
-        probe_common + probe_options(probe_cfg, us3l_widths,
-                                     args.probe_epochs,
-                                     args.probe_distill_weight) +
-        args.probe_options, seconds)
-    top1[US3L_LABEL] = top1_per_width(results)
+    def family_run(name: str, label: str, extra_pre: List[str],
+                   extra_probe: List[str]) -> Run:
+        sampler = [f'custom_hooks.{i}.sampler'
+                   for i in hook_indices(pre_cfg, SAMPLER_HOOK)]
+        extra_pre = [o.format(sampler=s) for o in extra_pre
+                     for s in (sampler or [''])]
+        cfg = merged_config(args.config, pre_common + extra_pre)
+        return Run(name, label,
+                   pre_common + iters_options(cfg, args.iters) + extra_pre,
+                   probe_us3l + extra_probe, us3l_widths)
 
-    # Individual models: one run per width, each probed at its width.
-    individual_results = []
-    for width in widths:
-        name = f'individual w={width_key(width)}'
-        tag = f'w{width_key(width)}'
-        checkpoint = pretrain(
-            name, osp.join(args.work_dir, f'individual_{tag}'), args,
-            pre_common + individual_options(pre_cfg, width) +
-            args.pretrain_options, seconds)
-        iters[name] = trained_iters(checkpoint)
-        results, _ = probe(
-            name, osp.join(args.work_dir, f'probe_individual_{tag}'),
-            checkpoint, args,
-            probe_common + probe_options(probe_cfg, [width],
-                                         args.probe_epochs, 0.0) +
-            args.probe_options, seconds)
-        individual_results += [
-            r for r in results if float(r['width']) == width
-        ]
-    top1[INDIVIDUAL_LABEL] = top1_per_width(individual_results)
-    if len(set(iters.values())) != 1:
-        fail(f'the runs trained different numbers of iterations {iters}; '
-             f'the comparison needs the same schedule for all.')
+    family = [family_run('us3l', US3L_LABEL, [], [])] + [
+        family_run(f'us3l_{name}', f'US3L {name}', *ABLATIONS[name])
+        for name in args.ablations
+    ]
 
-    # The individual models as one multi-width results file (JSON lines,
-    # the layout of MultiWidthTestLoop) for the trade-off table and plot.
-    files['individual'] = osp.join(args.work_dir, 'individual',
-                                   'multi_width_test.json')
-    os.makedirs(osp.dirname(files['individual']), exist_ok=True)
-    with open(files['individual'], 'w') as f:
-        f.write(json.dumps(dict(stage='test', results=individual_results)) +
-                '\n')
-    out_dir = osp.join(args.work_dir, 'tradeoff')
-    run('trade-off table and plot', [
-        sys.executable, 'tools/analysis_tools/plot_tradeoff.py',
-        files['US3L'], files['individual'], '--labels', US3L_LABEL,
-        INDIVIDUAL_LABEL, '--config', args.probe_config, '--input-shape',
-        '1', '28', '28', '--out-dir', out_dir, *(
-            ['--cfg-options', *args.probe_options]
-            if args.probe_options else [])
-    ], seconds)
+    def individual_run(width: float, label: str, iters: Optional[int],
+                       family_iters: Optional[int] = None) -> Run:
+        options = pre_common + individual_options(pre_cfg, width)
+        cfg = merged_config(args.config, options)
+        schedule = (iters_options(cfg, iters) if family_iters is None else
+                    schedule_options(cfg, iters, family_iters))
+        folder = 'individual' if family_iters is None else \
+            'individual-compute'
+        return Run(f'{folder}_w{width_key(width)}', label,
+                   options + schedule, probe_common + probe_options(
+                       probe_cfg, [width], args.probe_epochs, 0.0) +
+                   args.probe_options, [width])
 
-    note = compute_note(pre_cfg, iters['US3L'],
-                        pre_cfg.train_dataloader.batch_size)
-    text = table(us3l_widths, top1)
+    runs = list(family)
+    if 'iterations' in args.fairness:
+        runs += [individual_run(w, INDIVIDUAL_LABEL, args.iters)
+                 for w in widths]
+    results: Dict[str, Dict[int, dict]] = {}
+    for seed in seeds:
+        for run_ in runs:
+            results.setdefault(run_.name, {})[seed] = run_seed(
+                run_, seed, args, macs)
+
+    if 'compute' in args.fairness:
+        # The one US3L run's training MACs, split evenly among the widths.
+        reference = results['us3l'][seeds[0]]
+        budget = reference['train_macs'] / len(widths)
+        for width in widths:
+            options = pre_common + individual_options(pre_cfg, width)
+            cfg = merged_config(args.config, options)
+            per_iter = training_cost(cfg, 1, macs).macs
+            iters = int(budget // per_iter)
+            if iters < 1:
+                fail(f'equal compute: width {width} gets {budget:.3g} MACs, '
+                     f'less than one iteration ({per_iter:.3g}); raise '
+                     f'--iters.')
+            run_ = individual_run(width, COMPUTE_LABEL, iters,
+                                  reference['iters'])
+            runs.append(run_)
+            for seed in seeds:
+                results.setdefault(run_.name, {})[seed] = run_seed(
+                    run_, seed, args, macs)
+
+    # Rows: every run's per-width top-1 over the seeds.
+    per_label: Dict[str, Dict[int, Dict[str, float]]] = {}
+    for run_ in runs:
+        for seed, result in results[run_.name].items():
+            per_label.setdefault(run_.label, {}).setdefault(
+                seed, {}).update(result['top1'])
+    rows = {label: summarize(v) for label, v in per_label.items()}
+    costs = {}
+    for run_ in runs:
+        seed_results = list(results[run_.name].values())
+        costs[run_.name] = dict(
+            label=run_.label,
+            iters=seed_results[0]['iters'],
+            optimizer_steps=seed_results[0]['optimizer_steps'],
+            train_macs=seed_results[0]['train_macs'],
+            pretrain_seconds=aggregate(
+                [r['pretrain_seconds'] for r in seed_results]))
+    png = osp.join(args.work_dir, 'slim_vs_individual.png')
+    plot(png, us3l_widths, rows, macs)
+
+    cost_lines = ['| run | row | iterations | optimizer steps | training '
+                  'MACs (G) | pre-training wall time (s) |',
+                  '|---|---|---|---|---|---|']
+    for name, c in costs.items():
+        cost_lines.append(
+            f'| {name} | {c["label"]} | {c["iters"]} | '
+            f'{c["optimizer_steps"]:.0f} | {c["train_macs"] / 1e9:.4g} | '
+            f'{c["pretrain_seconds"]["mean"]:.0f} |')
     print('\n'.join([
-        '', 'Fashion-MNIST, per-width linear probe (frozen backbone, BN '
-        'calibrated per width), test top-1 (%):', text, '', note, '',
-        'wall time per stage (s):'
-    ] + [f'  {step:<40} {s:8.1f}' for step, s in seconds.items()]))
+        '', f'Fashion-MNIST, per-width linear probe (frozen backbone, BN '
+        f'calibrated per width), test top-1 (%), mean +- std over seeds '
+        f'{seeds}:', '',
+        table(us3l_widths, rows), '', 'Training cost (per seed; optimizer '
+        'steps and MACs expected over the random widths):', '',
+        '\n'.join(cost_lines)
+    ]))
     summary = dict(
         config=args.config,
         probe_config=args.probe_config,
+        seeds=seeds,
         widths=widths,
         us3l_probe_widths=us3l_widths,
+        fairness=args.fairness,
+        ablations=args.ablations,
         metric=METRIC,
-        top1=top1,
-        pretrain_iters=iters,
-        compute=note,
+        top1=rows,
+        costs=costs,
         probe_distill_weight=args.probe_distill_weight,
         pretrain_options=args.pretrain_options,
         probe_options=args.probe_options,
-        seconds=seconds,
-        results_files=files,
-        tradeoff=dict(
-            md=osp.join(out_dir, 'tradeoff.md'),
-            png=osp.join(out_dir, 'tradeoff.png')))
+        plot=png)
     path = osp.join(args.work_dir, 'slim_vs_individual.json')
-    with open(path, 'w') as f:
-        json.dump(summary, f, indent=2)
-    print(f'\nsaved {path}; table {out_dir}/tradeoff.md, plot '
-          f'{out_dir}/tradeoff.png')
+    write_json(path, summary)
+    print(f'\nsaved {path} and {png}')
 
 
 if __name__ == '__main__':

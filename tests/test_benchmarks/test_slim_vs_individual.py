@@ -136,13 +136,92 @@ def test_probe_options_probe_one_width_without_distillation():
 
 def test_table_marks_widths_without_a_model():
     text = bench.table([1.0, 0.75, 0.5], {
-        'US3L (one run)': {'1': 80.0, '0.75': 79.5, '0.5': 78.25},
+        'US3L (one run)': {
+            '1': dict(mean=80.0, std=0.5, n=3),
+            '0.75': dict(mean=79.5, std=0.25, n=3),
+            '0.5': 78.25
+        },
         'individual': {'1': 81.0, '0.5': 77.0},
     })
     lines = text.splitlines()
-    assert lines[0].split() == ['w=1.0', 'w=0.75', 'w=0.5']
-    assert lines[1].split()[-3:] == ['80.00', '79.50', '78.25']
-    assert lines[2].split() == ['individual', '81.00', '-', '77.00']
+    assert lines[0] == '| | w=1.0 | w=0.75 | w=0.5 |'
+    assert lines[2] == ('| US3L (one run) | 80.00 +- 0.50 | 79.50 +- 0.25 '
+                        '| 78.25 |')
+    assert lines[3] == '| individual | 81.00 | - | 77.00 |'
+
+
+def test_aggregation_over_seeds():
+    # mean 2, sample std sqrt(((1-2)^2 + 0 + (3-2)^2) / 2) = 1
+    assert bench.aggregate([1.0, 2.0, 3.0]) == dict(mean=2.0, std=1.0, n=3)
+    assert bench.aggregate([5.0]) == dict(mean=5.0, std=0.0, n=1)
+    rows = bench.summarize({0: {'1': 80.0, '0.5': 70.0},
+                            1: {'1': 82.0, '0.5': 70.0}})
+    assert list(rows) == ['1', '0.5']
+    assert rows['1']['mean'] == 81.0
+    assert rows['1']['std'] == pytest.approx(2 ** 0.5)
+    assert rows['1']['values'] == {0: 80.0, 1: 82.0}
+    assert rows['0.5']['std'] == 0.0
+    with pytest.raises(ValueError, match=r'width 0.5 has no result for '
+                       r'seeds \[1\]'):
+        bench.summarize({0: {'1': 80.0, '0.5': 70.0}, 1: {'1': 82.0}})
+
+
+def _cost_cfg(sampler, **model):
+    return Config(
+        dict(
+            model=dict(momentum=0.99, **model),
+            train_cfg=dict(max_epochs=4),
+            train_dataloader=dict(batch_size=4),
+            custom_hooks=[dict(type='WidthSamplingHook', sampler=sampler)]))
+
+
+def test_training_cost_on_a_hand_checkable_case():
+    macs = {1.0: 100, 0.5: 30, 0.25: 10}.__getitem__
+    widths = dict(type='AllWidthsSampler', widths=[1.0, 0.5])
+    # distillation to the EMA teacher at 1.0, one step per width:
+    # 4 images x 2 views x (3 x (100 + 30) + 100) = 3920 per iteration
+    cost = bench.training_cost(_cost_cfg(widths), 10, macs)
+    assert cost == bench.Cost(10, 20, 39200)
+    # no distillation: the EMA copy runs at each width, 8 x 4 x 130
+    cost = bench.training_cost(_cost_cfg(widths, distill=False), 10, macs)
+    assert cost == bench.Cost(10, 20, 41600)
+    # accumulate: one optimizer step per iteration
+    cost = bench.training_cost(
+        _cost_cfg(widths, step_mode='accumulate'), 10, macs)
+    assert cost.steps == 10
+    # a sandwich of 3 widths on a linear cost: 1.0, 0.25 and on average
+    # the middle of the range, 0.625 -> 8 x (3 x (100 + 25 + 62.5) + 100)
+    linear = lambda w: 100 * w  # noqa: E731
+    sandwich = dict(type='SandwichSampler', width_range=(0.25, 1.0),
+                    num_samples=3)
+    cost = bench.training_cost(_cost_cfg(sandwich), 1, linear)
+    assert cost.steps == 3
+    assert cost.macs == pytest.approx(8 * (3 * 187.5 + 100))
+    # US3L's schedule over 4 epochs: stage 1 trains 1.0 alone, then
+    # [1.0, lo, uniform] with lo = 0.75, 0.5, 0.25
+    schedule = dict(sandwich, type='US3LScheduleSampler')
+    cost = bench.training_cost(_cost_cfg(schedule), 4, linear)
+    student = (100 + sum(100 + 100 * lo + 100 * (lo + 1) / 2
+                         for lo in (0.75, 0.5, 0.25))) / 4
+    assert cost.steps == pytest.approx(4 * (1 + 3 * 3) / 4)
+    assert cost.macs == pytest.approx(4 * 8 * (3 * student + 100))
+
+
+def test_schedule_options_stretch_the_epochs():
+    cfg = Config(
+        dict(
+            train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=1),
+            param_scheduler=[dict(type='CosineAnnealingLR', T_max=1, end=1)],
+            train_dataloader=dict(batch_size=64, dataset=dict())))
+    # within the family's length: the plain iteration cap
+    assert bench.schedule_options(cfg, 150, 200) == [
+        'train_dataloader.dataset.indices=9600'
+    ]
+    # 700 iterations against 200: 4 epochs of ceil(700 / 4) = 175
+    assert bench.schedule_options(cfg, 700, 200) == [
+        'train_cfg.max_epochs=4', 'param_scheduler.0.T_max=4',
+        'param_scheduler.0.end=4', 'train_dataloader.dataset.indices=11200'
+    ]
 
 
 def test_bad_input(tmp_path):
@@ -153,6 +232,18 @@ def test_bad_input(tmp_path):
     with pytest.raises(SystemExit, match='duplicates'):
         bench.main(
             ['--data-root', str(tmp_path), '--widths', '0.5', '0.5'])
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--seeds', '0'])
+
+
+def test_work_dir_of_another_configuration_is_refused(tmp_path):
+    settings = dict(config='a.py', iters=200)
+    bench.check_settings(str(tmp_path), settings)
+    bench.check_settings(str(tmp_path), dict(settings))  # same: accepted
+    before = (tmp_path / 'settings.json').read_text()
+    with pytest.raises(SystemExit, match=r'another configuration .*iters'):
+        bench.check_settings(str(tmp_path), dict(settings, iters=300))
+    assert (tmp_path / 'settings.json').read_text() == before
 
 
 @pytest.mark.slow
@@ -161,31 +252,46 @@ def test_end_to_end_on_tiny_fashion_mnist(tmp_path):
     data_root.mkdir()
     write_tiny_fashion_mnist(str(data_root))
     work_dir = tmp_path / 'work'
-    result = run_tool([
+    argv = [
         SCRIPT, '--work-dir',
         str(work_dir), '--data-root',
-        str(data_root), '--iters', '2', '--probe-epochs', '1', '--tiny'
-    ],
-                      env=ONE_THREAD)
-    out = result.stdout
-    number = r'\s+(\d+\.\d\d)'
-    us3l = re.search(r'^US3L \(one run\)' + number * 4 + r'\s*$', out,
-                     re.MULTILINE)
+        str(data_root), '--iters', '2', '--probe-epochs', '1', '--tiny',
+        '--seeds', '2', '--widths', '1.0', '0.25'
+    ]
+    out = run_tool(argv, env=ONE_THREAD).stdout
+    cell = r'\s*\|\s*(\d+\.\d\d) \+- (\d+\.\d\d)'
+    us3l = re.search(r'^\| US3L \(one run\)' + cell * 4, out, re.MULTILINE)
     individual = re.search(
-        r'^individual' + number + r'\s+-' + number * 2 + r'\s*$', out,
+        r'^\| individual' + cell + r'\s*\|\s*-\s*\|\s*-' + cell, out,
         re.MULTILINE)
     assert us3l and individual, out[-3000:]
     for value in us3l.groups() + individual.groups():
         assert 0.0 <= float(value) <= 100.0
-    assert 'Same per-width compute' in out
-    assert 'pretrain individual w=0.25' in out
+    assert re.search(r'^\| individual, equal compute' + cell, out,
+                     re.MULTILINE)
+    assert 'pretrain individual_w0.25 seed 1' in out
 
     summary = json.loads((work_dir / 'slim_vs_individual.json').read_text())
-    assert set(summary['top1']['US3L (one run)']) == {'1', '0.75', '0.5',
-                                                      '0.25'}
-    assert set(summary['top1']['individual']) == {'1', '0.5', '0.25'}
-    # The same number of iterations for every model.
-    assert set(summary['pretrain_iters'].values()) == {2}
-    table = (work_dir / 'tradeoff' / 'tradeoff.md').read_text()
-    assert '### US3L (one run)' in table and '### individual' in table
-    assert (work_dir / 'tradeoff' / 'tradeoff.png').stat().st_size > 0
+    us3l_rows = summary['top1']['US3L (one run)']
+    assert set(us3l_rows) == {'1', '0.75', '0.5', '0.25'}
+    assert set(us3l_rows['1']['values']) == {'0', '1'}
+    assert set(summary['top1']['individual']) == {'1', '0.25'}
+    costs = summary['costs']
+    # The same iterations at equal iterations; US3L's sandwich takes three
+    # optimizer steps per iteration.
+    assert {costs[k]['iters']
+            for k in ('us3l', 'individual_w1', 'individual_w0.25')} == {2}
+    assert costs['us3l']['optimizer_steps'] == 6
+    # equal compute: the two models share the US3L run's training MACs
+    shared = sum(costs[f'individual-compute_w{w}']['train_macs']
+                 for w in ('1', '0.25'))
+    assert shared <= costs['us3l']['train_macs']
+    assert (work_dir / 'slim_vs_individual.png').stat().st_size > 0
+
+    # A second run reuses every result; another configuration is refused.
+    again = run_tool(argv, env=ONE_THREAD).stdout
+    assert '==> pretrain' not in again and 'done before' in again
+    refused = run_tool(argv + ['--iters', '3'], env=ONE_THREAD,
+                       check=False)
+    assert refused.returncode != 0
+    assert 'another configuration' in refused.stderr

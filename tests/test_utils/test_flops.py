@@ -42,6 +42,16 @@ def test_padding_two_stem():
     assert rows[0].macs // 10**6 == 703
 
 
+def test_backbone_without_running_stats():
+    # Batch statistics only (US3L's shared BN): the count must not depend on
+    # BN seeing more than one value (the 28x28 ImageNet stem ends at 1x1).
+    backbone = SlimResNet(
+        18, stem='imagenet', in_channels=1, track_running_stats=False)
+    tracked = SlimResNet(18, stem='imagenet', in_channels=1)
+    rows = width_complexity(backbone, [1.0, 0.25], (1, 28, 28))
+    assert rows == width_complexity(tracked, [1.0, 0.25], (1, 28, 28))
+
+
 def test_counter_agrees_with_mmengine_on_exported_net():
     torch.manual_seed(0)
     net = SlimResNet(

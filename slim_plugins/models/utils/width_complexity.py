@@ -65,7 +65,10 @@ def width_complexity(model: nn.Module,
     rows = []
     for width in widths:
         kwargs = backbone.narrow_kwargs(width)
-        kwargs.update(out_indices=(3, ), frozen_stages=-1)
+        # Running statistics make BN a per-image op in eval mode; without
+        # them BN would refuse the single image of a 1x1 last stage.
+        kwargs.update(
+            out_indices=(3, ), frozen_stages=-1, track_running_stats=True)
         with torch.device('meta'):
             net = NarrowResNet(**kwargs).eval()
             inputs = torch.empty(1, *input_shape)
