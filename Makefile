@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 
-.PHONY: install test test-slow lint demo demo-simclr clean
+.PHONY: install test test-slow lint demo demo-simclr demo-emp demo-emp-slim clean
 
 install:
 	@VENV=$(VENV) bash tools/install.sh
@@ -25,6 +25,12 @@ demo: install
 
 demo-simclr: install
 	$(PY) tools/run_demo.py simclr
+
+demo-emp: install
+	$(PY) tools/run_demo.py emp
+
+demo-emp-slim: install
+	$(PY) tools/run_demo.py emp-slim
 
 clean:
 	rm -rf work_dirs build *.egg-info

@@ -12,6 +12,13 @@ Two jobs, each a chain of the standard tools run as subprocesses:
 * ``simclr`` (``make demo-simclr``, the plumbing check): plain SimCLR
   ResNet-18 pretraining, then the same linear probe on the pretrained and
   on a randomly initialised backbone, printing both test top-1 values.
+* ``emp`` (``make demo-emp``): one epoch of EMP-SSL, evaluated with the
+  bag-of-features protocol (linear probe: last epoch, and the best epoch in
+  its own labelled column; kNN), against plain mmpretrain SimCLR trained
+  for the same wall-clock time (its iterations set from a short timing run)
+  and evaluated with its linear probe; table and PNG (``emp_demo.{md,png}``).
+* ``emp-slim`` (``make demo-emp-slim``): one epoch of slimmable EMP-SSL,
+  bag-of-features per width; per-width table and PNG.
 
 Example:
     python tools/run_demo.py us3l --work-dir work_dirs/demo_us3l
@@ -24,7 +31,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SIMCLR_CFG = 'configs/simclr/simclr_resnet18_1xb64-coslr-1e_fashion-mnist.py'
@@ -34,7 +41,16 @@ US3L_CFG = ('configs/us3l/'
             'us3l-simclr_slim-resnet18_1xb64-coslr-1e_fashion-mnist.py')
 US3L_PROBE_CFG = ('configs/us3l/benchmarks/slim-resnet18-c32_'
                   'switchable-linear-1xb128-coslr-1e_fashion-mnist.py')
+EMP_CFG = 'configs/emp_ssl/empssl_resnet18_1xb32-coslr-1e_fashion-mnist.py'
+EMP_BOF_CFG = ('configs/emp_ssl/benchmarks/'
+               'resnet18_bag-of-features-16p_fashion-mnist.py')
+SLIM_EMP_CFG = ('configs/emp_ssl/'
+                'slim-empssl_slim-resnet18_1xb32-coslr-1e_fashion-mnist.py')
+SLIM_EMP_BOF_CFG = ('configs/emp_ssl/benchmarks/'
+                    'slim-resnet18_bag-of-features-16p_fashion-mnist.py')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+# Iterations of the SimCLR timing run that sets its wall-clock budget.
+TIMING_ITERS = 30
 
 
 def run(step: str, cmd: List[str]) -> float:
@@ -134,17 +150,187 @@ def us3l_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:
         return dict(tradeoff=json.load(f))
 
 
+def logged_iterations(work_dir: str) -> Tuple[float, int]:
+    """Median seconds per iteration and the last iteration of a training
+    run, from its scalar log."""
+    (path, ) = glob.glob(osp.join(ROOT, work_dir, '2*', 'vis_data',
+                                  'scalars.json'))
+    with open(path) as f:
+        records = [json.loads(line) for line in f if '"time"' in line]
+    times = sorted(r['time'] for r in records)
+    if not times:
+        sys.exit(f'error: {path} logged no iteration times.')
+    return times[len(times) // 2], max(r['step'] for r in records)
+
+
+def bag_of_features(name: str, config: str, checkpoint: str,
+                    args: argparse.Namespace, out: str,
+                    seconds: Dict[str, float]) -> dict:
+    """``tools/test.py`` of a bag-of-features config; its metrics."""
+    data = [
+        f'test_dataloader.dataset.data_root={args.data_root}',
+        f'test_cfg.train_dataloader.dataset.data_root={args.data_root}',
+        f'test_cfg.train_dataloader.dataset.indices={args.probe_images}'
+    ]
+    seconds[name] = run(name, [
+        sys.executable, 'tools/test.py', config, checkpoint, '--work-dir',
+        osp.dirname(out), '--out', out, '--out-item', 'metrics',
+        '--cfg-options', *data
+    ])
+    with open(osp.join(ROOT, out)) as f:
+        return json.load(f)
+
+
+def subset_option(images: int) -> List[str]:
+    return [f'train_dataloader.dataset.indices={images}'] if images else []
+
+
+def emp_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:
+    """EMP-SSL for one epoch vs SimCLR for the same wall-clock time."""
+    emp_dir = osp.join(args.work_dir, 'empssl')
+    seconds['empssl pretrain'] = run('EMP-SSL pretraining, one epoch', [
+        sys.executable, 'tools/train.py', EMP_CFG, '--work-dir', emp_dir,
+        '--cfg-options', *data_options(args.data_root, EMP_CFG),
+        *subset_option(args.train_images)
+    ])
+    bof = bag_of_features(
+        'EMP-SSL bag-of-features', EMP_BOF_CFG,
+        last_checkpoint(emp_dir), args,
+        osp.join(args.work_dir, 'empssl_bof', 'metrics.json'), seconds)
+
+    # SimCLR's iterations for the same wall-clock: a short timing run
+    # measures its seconds per iteration on this machine.
+    timing_dir = osp.join(args.work_dir, 'simclr_timing')
+    batch = 64  # the SimCLR config's batch
+    seconds['simclr timing'] = run('SimCLR timing run', [
+        sys.executable, 'tools/train.py', SIMCLR_CFG, '--work-dir',
+        timing_dir, '--cfg-options',
+        *data_options(args.data_root, SIMCLR_CFG),
+        f'train_dataloader.dataset.indices={TIMING_ITERS * batch}',
+        'default_hooks.logger.interval=1'
+    ])
+    per_iter, _ = logged_iterations(timing_dir)
+    emp_iter, emp_iters = logged_iterations(emp_dir)
+    simclr_iters = max(1, int(emp_iters * emp_iter / per_iter))
+    simclr_images = min(60000, simclr_iters * batch)
+    simclr_dir = osp.join(args.work_dir, 'simclr')
+    seconds['simclr pretrain'] = run(
+        f'SimCLR pretraining for the same wall-clock ({simclr_iters} '
+        f'iterations)', [
+            sys.executable, 'tools/train.py', SIMCLR_CFG, '--work-dir',
+            simclr_dir, '--cfg-options',
+            *data_options(args.data_root, SIMCLR_CFG),
+            f'train_dataloader.dataset.indices={simclr_images}'
+        ])
+    probe_dir = osp.join(args.work_dir, 'simclr_linear')
+    train_and_test(
+        args.work_dir, 'simclr_linear', SIMCLR_PROBE_CFG,
+        'model.backbone.init_cfg.checkpoint=' + last_checkpoint(simclr_dir),
+        data_options(args.data_root, SIMCLR_PROBE_CFG), seconds)
+    with open(osp.join(ROOT, probe_dir, 'test_metrics.json')) as f:
+        simclr_top1 = float(json.load(f)['accuracy/top1'])
+
+    rows = [
+        ('EMP-SSL, 1 epoch', f'{seconds["empssl pretrain"]:.0f}',
+         f'{bof["accuracy/top1"]:.2f}',
+         f'{bof["bof/probe_top1_best_epoch"]:.2f}',
+         f'{bof["bof/knn_top1"]:.2f}'),
+        (f'SimCLR, same wall-clock ({simclr_iters} it.)',
+         f'{seconds["simclr pretrain"]:.0f}', f'{simclr_top1:.2f}', '-', '-'),
+    ]
+    lines = [
+        '| method | pre-training (s) | linear probe, last epoch | '
+        'best epoch (test-selected) | kNN k=20 |', '|---|---|---|---|---|'
+    ] + ['| ' + ' | '.join(row) + ' |' for row in rows]
+    table = '\n'.join(lines)
+    out = osp.join(ROOT, args.work_dir, 'emp_demo')
+    with open(out + '.md', 'w') as f:
+        f.write(table + '\n')
+    bar_plot(out + '.png', [r[0] for r in rows],
+             [float(bof['accuracy/top1']), simclr_top1],
+             'Fashion-MNIST test top-1 (%), same pre-training wall-clock')
+    print('\n' + table + f'\n\ntable {out}.md, plot {out}.png')
+    return dict(empssl=bof, simclr_top1=simclr_top1,
+                simclr_iters=simclr_iters, table=table)
+
+
+def emp_slim_job(args: argparse.Namespace,
+                 seconds: Dict[str, float]) -> dict:
+    """Slimmable EMP-SSL for one epoch; bag-of-features at every width."""
+    emp_dir = osp.join(args.work_dir, 'slim_empssl')
+    seconds['slim empssl pretrain'] = run(
+        'slimmable EMP-SSL pretraining, one epoch', [
+            sys.executable, 'tools/train.py', SLIM_EMP_CFG, '--work-dir',
+            emp_dir, '--cfg-options',
+            *data_options(args.data_root, SLIM_EMP_CFG),
+            *subset_option(args.train_images)
+        ])
+    bof = bag_of_features(
+        'slimmable EMP-SSL bag-of-features per width', SLIM_EMP_BOF_CFG,
+        last_checkpoint(emp_dir), args,
+        osp.join(args.work_dir, 'slim_empssl_bof', 'metrics.json'), seconds)
+    widths = sorted({float(k.split('@w')[1]) for k in bof if '@w' in k},
+                    reverse=True)
+    lines = [
+        '| width | linear probe, last epoch | best epoch (test-selected) | '
+        'kNN k=20 |', '|---|---|---|---|'
+    ] + [
+        f'| {w:g} | {bof[f"accuracy/top1@w{w:g}"]:.2f} | '
+        f'{bof[f"bof/probe_top1_best_epoch@w{w:g}"]:.2f} | '
+        f'{bof[f"bof/knn_top1@w{w:g}"]:.2f} |' for w in widths
+    ]
+    table = '\n'.join(lines)
+    out = osp.join(ROOT, args.work_dir, 'slim_emp_demo')
+    with open(out + '.md', 'w') as f:
+        f.write(table + '\n')
+    bar_plot(out + '.png', [f'w={w:g}' for w in widths],
+             [bof[f'accuracy/top1@w{w:g}'] for w in widths],
+             'Slimmable EMP-SSL, 1 epoch: bag-of-features top-1 (%)')
+    print('\n' + table + f'\n\ntable {out}.md, plot {out}.png')
+    return dict(metrics=bof, table=table)
+
+
+def bar_plot(path: str, labels: List[str], values: List[float],
+             title: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    bars = ax.bar(labels, values, color='tab:blue')
+    ax.bar_label(bars, fmt='%.2f')
+    ax.set_ylabel('test top-1 (%)')
+    ax.set_ylim(0, 100)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+JOBS = dict(us3l=us3l_job, simclr=simclr_job, emp=emp_job,
+            **{'emp-slim': emp_slim_job})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        'job', nargs='?', default='us3l', choices=['us3l', 'simclr'])
+        'job', nargs='?', default='us3l', choices=sorted(JOBS))
     parser.add_argument('--work-dir', default=None,
                         help='defaults to work_dirs/demo_{job}')
     parser.add_argument(
         '--data-root',
         default='data/fashion_mnist',
         help='where Fashion-MNIST is (or will be) laid out')
+    parser.add_argument(
+        '--train-images', type=int, default=0,
+        help='EMP-SSL jobs: pre-train on the first N training images '
+        '(default 0: the whole epoch)')
+    parser.add_argument(
+        '--probe-images', type=int, default=10000,
+        help='EMP-SSL jobs: training images of the bag-of-features probe '
+        'and kNN memory (default 10000; the test split is whole)')
     args = parser.parse_args()
+    if args.train_images < 0 or args.probe_images < 1:
+        parser.error('--train-images must be >= 0 and --probe-images >= 1.')
     args.work_dir = args.work_dir or f'work_dirs/demo_{args.job}'
     os.makedirs(osp.join(ROOT, args.work_dir), exist_ok=True)
 
@@ -153,8 +339,7 @@ def main() -> None:
         sys.executable, 'tools/data/prepare_fashion_mnist.py', '--out',
         args.data_root
     ])
-    job = us3l_job if args.job == 'us3l' else simclr_job
-    result = job(args, seconds)
+    result = JOBS[args.job](args, seconds)
     print('seconds per step: ' + ', '.join(f'{k} {v:.0f}'
                                            for k, v in seconds.items()))
     summary = osp.join(ROOT, args.work_dir, 'demo_result.json')

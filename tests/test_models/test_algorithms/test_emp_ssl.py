@@ -157,8 +157,9 @@ def test_every_config_builds(config):
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'emp_ssl', config))
     init_default_scope('slim_plugins')
     MODELS.build(cfg.model)
-    views = cfg.train_dataloader.dataset.pipeline[0]
-    assert views.type == 'MultiView' and views.num_views >= 2
+    (views, ) = [t for t in cfg.train_dataloader.dataset.pipeline
+                 if t.type == 'MultiView']
+    assert views.num_views >= 2
 
 
 def test_cifar_patch_pipeline_runs_one_iteration(tmp_path, tiny_cifar10):
@@ -180,3 +181,56 @@ def test_cifar_patch_pipeline_runs_one_iteration(tmp_path, tiny_cifar10):
     log = result.stdout + result.stderr
     assert 'Epoch(train) [1][1/1]' in log
     assert math.isfinite(float(log.split('loss_tcr: ')[-1].split()[0]))
+
+
+def test_imagenet100_recipe_runs_one_iteration(tmp_path):
+    # An ImageNet-style folder of real JPEG files (two classes), 4 patches
+    # of 4 images at 64x64 instead of 20 at 224: one step of tools/train.py
+    # through the recipe's loader, bicubic crops and colour augmentations.
+    from PIL import Image
+    gen = torch.Generator().manual_seed(0)
+    for i in range(4):
+        folder = tmp_path / 'imagenet100' / 'train' / f'n0{i % 2}'
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = torch.randint(0, 256, (80, 96, 3), generator=gen)
+        Image.fromarray(pixels.to(torch.uint8).numpy()).save(
+            folder / f'{i}.JPEG')
+    config = osp.join(REPO_ROOT, 'configs', 'emp_ssl',
+                      'empssl_resnet18_1xb100-20p-coslr-1e_in100.py')
+    result = run_tool([
+        'tools/train.py', config, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options',
+        f'train_dataloader.dataset.data_root={tmp_path / "imagenet100"}',
+        'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'train_dataloader.dataset.pipeline.1.num_views=4',
+        'train_dataloader.dataset.pipeline.1.transforms.0.0.scale=64',
+        'default_hooks.logger.interval=1'
+    ])
+    log = result.stdout + result.stderr
+    assert 'Epoch(train) [1][1/1]' in log
+    assert math.isfinite(float(log.split('loss_tcr: ')[-1].split()[0]))
+
+
+def test_official_imagenet100_schedule_is_periodic():
+    # The bug reproduced by the -official-tmax config: T_max of 5000
+    # iterations, so the learning rate is 0 at 5000 and back at its peak at
+    # 10 000 (of ~12 600 real iterations).
+    from mmengine.optim.scheduler import CosineAnnealingLR
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'emp_ssl',
+                 'empssl_resnet18_1xb100-200p-coslr-10e_in100-official-'
+                 'tmax.py'))
+    (sched_cfg, ) = cfg.param_scheduler
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))],
+                                lr=0.3)
+    kwargs = {k: v for k, v in sched_cfg.items() if k != 'type'}
+    scheduler = CosineAnnealingLR(optimizer, **kwargs)
+    lrs = {}
+    for step in range(10001):
+        lrs[step] = optimizer.param_groups[0]['lr']
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx(0.3)
+    assert lrs[5000] == pytest.approx(0.0, abs=1e-9)
+    assert lrs[10000] == pytest.approx(0.3, rel=1e-6)
