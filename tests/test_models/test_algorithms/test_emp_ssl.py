@@ -234,3 +234,65 @@ def test_official_imagenet100_schedule_is_periodic():
     assert lrs[0] == pytest.approx(0.3)
     assert lrs[5000] == pytest.approx(0.0, abs=1e-9)
     assert lrs[10000] == pytest.approx(0.3, rel=1e-6)
+
+
+def _shard_worker(rank: int, world_size: int, port: int, data_root: str,
+                  out_dir: str) -> None:
+    from conftest import gloo_group
+    os.environ.pop('CUDA_VISIBLE_DEVICES', None)
+    torch.set_num_threads(1)
+    with gloo_group(rank, world_size, port):
+        _record_shard(rank, data_root, out_dir)
+
+
+def _record_shard(rank: int, data_root: str, out_dir: str) -> None:
+    """One epoch of the Fashion-MNIST EMP-SSL loader on this rank: which
+    images it got and how their patches were packed."""
+    import json
+
+    from mmengine.runner import Runner
+    init_default_scope('slim_plugins')
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'emp_ssl',
+                 'empssl_resnet18_1xb32-coslr-1e_fashion-mnist.py'))
+    loader_cfg = cfg.train_dataloader
+    loader_cfg.update(batch_size=4, num_workers=0, persistent_workers=False)
+    loader_cfg.dataset.data_root = data_root
+    loader = Runner.build_dataloader(loader_cfg, seed=0)
+    batches = []
+    for batch in loader:
+        patches = batch['inputs']
+        batches.append(
+            dict(
+                images=[int(s.sample_idx) for s in batch['data_samples']],
+                patches=len(patches),
+                shapes=[list(p.shape) for p in patches]))
+    with open(osp.join(out_dir, f'rank{rank}.json'), 'w') as f:
+        json.dump(batches, f)
+
+
+def test_ddp_shards_by_image_never_by_patch(tmp_path):
+    # Two gloo ranks: each gets whole images, all 8 patches of each, packed
+    # as one tensor per patch index (patch-major); no image on both ranks.
+    import json
+
+    import torch.distributed as dist
+    from conftest import free_port, spawn_workers
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip('torch.distributed with gloo is not available')
+    data_root = tmp_path / 'fashion_mnist'
+    data_root.mkdir()
+    write_tiny_fashion_mnist(str(data_root), num_train=16)
+    spawn_workers(_shard_worker,
+                  (2, free_port(), str(data_root), str(tmp_path)),
+                  timeout=180)
+    seen = {}
+    for rank in (0, 1):
+        batches = json.loads((tmp_path / f'rank{rank}.json').read_text())
+        assert len(batches) == 2  # 8 images per rank, batches of 4
+        for batch in batches:
+            assert batch['patches'] == 8
+            assert batch['shapes'] == [[4, 1, 28, 28]] * 8
+            seen.setdefault(rank, []).extend(batch['images'])
+    assert not set(seen[0]) & set(seen[1])
+    assert sorted(seen[0] + seen[1]) == list(range(16))
