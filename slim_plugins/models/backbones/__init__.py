@@ -1,10 +1,12 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 from .deployed_slim_resnet import DeployedSlimResNet, width_channel_table
+from .gated_resnet import GatedBasicBlock, GatedResNet, GateStats
 from .narrow_resnet import NarrowResNet
 from .resnet_base import ResNetChannels
 from .slim_resnet import SlimResNet
 
 __all__ = [
-    'DeployedSlimResNet', 'NarrowResNet', 'ResNetChannels', 'SlimResNet',
+    'DeployedSlimResNet', 'GatedBasicBlock', 'GatedResNet', 'GateStats',
+    'NarrowResNet', 'ResNetChannels', 'SlimResNet',
     'width_channel_table'
 ]

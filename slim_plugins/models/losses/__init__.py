@@ -1,5 +1,7 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
+from .block_density_bound import BlockDensityBoundLoss
 from .distillation import DistillationLoss
+from .flops_budget import FLOPsBudgetLoss
 from .gaussian_potential_uniformity import GaussianPotentialUniformity
 from .group_reg import GroupRegLoss, channel_groups, group_reg_coefficients
 from .info_nce import InfoNCELoss, MoCoV3ContrastiveLoss, moco_logits
@@ -15,5 +17,6 @@ __all__ = [
     'InfoNCELoss', 'MoCoV3ContrastiveLoss', 'moco_logits', 'GroupRegLoss',
     'group_reg_coefficients', 'channel_groups', 'cross_view_average',
     'PatchInvarianceLoss', 'TotalCodingRateLoss', 'coding_rate',
-    'GaussianPotentialUniformity', 'VICRegLoss'
+    'GaussianPotentialUniformity', 'VICRegLoss', 'FLOPsBudgetLoss',
+    'BlockDensityBoundLoss'
 ]
