@@ -7,10 +7,12 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
-from slim_plugins.evaluation.metrics import KNNAccuracy
+from slim_plugins.evaluation.metrics import GatedMACs, KNNAccuracy
 from slim_plugins.registry import HOOKS
 
 STEPS = ('val_step', 'test_step')
+# Metrics that compute with the evaluated model itself.
+MODEL_METRICS = (KNNAccuracy, GatedMACs)
 
 
 def _data_samples_only(data: Any) -> List[Any]:
@@ -26,7 +28,8 @@ def _data_samples_only(data: Any) -> List[Any]:
 
 @HOOKS.register_module()
 class KNNMemoryHook(Hook):
-    """Give :class:`~slim_plugins.evaluation.metrics.KNNAccuracy` the model.
+    """Give :class:`~slim_plugins.evaluation.metrics.KNNAccuracy` (and
+    :class:`~slim_plugins.evaluation.metrics.GatedMACs`) the model.
 
     A metric never sees the model, but a kNN metric must compute features
     of its memory (training) data with the evaluated model, at the state it
@@ -67,12 +70,12 @@ class KNNMemoryHook(Hook):
     def _bind(self, runner: Runner, stage: str) -> None:
         loop = runner.val_loop if stage == 'val' else runner.test_loop
         metrics = [
-            m for m in loop.evaluator.metrics if isinstance(m, KNNAccuracy)
+            m for m in loop.evaluator.metrics if isinstance(m, MODEL_METRICS)
         ]
         if not metrics:
             runner.logger.warning(
                 f'KNNMemoryHook: the {stage} evaluator has no KNNAccuracy '
-                f'metric; nothing to do.')
+                f'or GatedMACs metric; nothing to do.')
             return
         model = self._model(runner)
         for metric in metrics:

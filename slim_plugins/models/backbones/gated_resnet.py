@@ -10,7 +10,8 @@ from mmengine.model.weight_init import constant_init
 from mmpretrain.models.backbones import ResNet
 from mmpretrain.models.backbones.resnet import BasicBlock, ResLayer
 
-from slim_plugins.ops import GatedMixin, share_gate_path
+from slim_plugins.ops import (GatedMixin, check_gate_path, set_gate_path,
+                              share_gate_path)
 from slim_plugins.registry import MODELS
 from ..utils.channel_gate import ChannelGate
 
@@ -163,6 +164,9 @@ class GatedResNet(ResNet):
         zero_init_residual (bool): Zero the last BN of each block (both
             copies with ``separate_bn``; the original crashes there).
             Defaults to False (the paper).
+        path (str): The path the network starts on, ``'dense'`` or
+            ``'gated'``: the config key that picks the path a linear probe
+            or a kNN evaluation uses. Defaults to ``'dense'``.
         **kwargs: Other mmpretrain ``ResNet`` arguments.
     """
 
@@ -179,7 +183,9 @@ class GatedResNet(ResNet):
                  gate_reduction: int = 4,
                  gate_tau: float = 0.66667,
                  zero_init_residual: bool = False,
+                 path: str = 'dense',
                  **kwargs) -> None:
+        check_gate_path(path, 'GatedResNet')
         if depth not in self.arch_settings:
             raise ValueError(f'GatedResNet: depth={depth} is not supported; '
                              f'choose one of {sorted(self.arch_settings)} '
@@ -206,6 +212,7 @@ class GatedResNet(ResNet):
         super().__init__(
             depth, zero_init_residual=zero_init_residual, **kwargs)
         share_gate_path(self)
+        set_gate_path(self, path)
         self._stem_hw: Optional[Tuple[int, int]] = None
 
     def make_res_layer(self, **kwargs) -> nn.Module:
