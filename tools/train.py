@@ -103,11 +103,6 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         if torch.cuda.is_available():
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-        elif optim_wrapper == 'AmpOptimWrapper':
-            raise ValueError(
-                'the config asks for AmpOptimWrapper, which needs a GPU; '
-                'without one, --amp uses CPUAmpOptimWrapper (bfloat16): '
-                'set optim_wrapper.type=CPUAmpOptimWrapper.')
         else:  # bfloat16 autocast, no loss scaling (see CPUAmpOptimWrapper)
             cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'
 

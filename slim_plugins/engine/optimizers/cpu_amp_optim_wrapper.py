@@ -25,11 +25,15 @@ class CPUAmpOptimWrapper(OptimWrapper):
         dtype (str or torch.dtype): Autocast type, ``'bfloat16'`` (the only
             lower-precision type CPU autocast supports). Defaults to
             ``'bfloat16'``.
+        loss_scale (str | float | dict, optional): Accepted so that a
+            config written for the GPU's ``AmpOptimWrapper`` runs here by
+            changing only its type; unused (bfloat16 needs no scaling).
         **kwargs: Arguments of ``OptimWrapper``.
     """
 
     def __init__(self,
                  dtype: Union[str, torch.dtype] = 'bfloat16',
+                 loss_scale: Union[str, float, dict, None] = None,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         if isinstance(dtype, str):

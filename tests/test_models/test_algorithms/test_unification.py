@@ -155,3 +155,27 @@ def test_one_iteration_through_train_py(tmp_path):
         assert key in line[0], line[0]
     # the gates' weights got no weight decay (paramwise_cfg)
     assert 'backbone.layer1.0.gate.fc1.weight:weight_decay=0.0' in log
+
+
+def test_cifar_recipe_runs_one_iteration(tmp_path, tiny_cifar10):
+    # The paper's CIFAR-10 recipe (padding-2 stem, colour views, LARS, AMP)
+    # on real (tiny) CIFAR pickles: --amp turns the GPU's AmpOptimWrapper
+    # into the CPU's bfloat16 one; no SyncBN on one CPU process.
+    config = osp.join(
+        CONFIG_DIR,
+        'dual-vicreg-t0.1_gated-resnet18_2xb256-amp-coslr-500e_cifar10.py')
+    result = run_tool([
+        'tools/train.py', config, '--amp', '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options',
+        f'train_dataloader.dataset.data_root={tiny_cifar10}',
+        'train_dataloader.dataset.type=UncheckedCIFAR10',
+        'train_dataloader.dataset.indices=4', 'train_dataloader.batch_size=4',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'sync_bn=None', 'model_wrapper_cfg=None', 'train_cfg.max_epochs=1',
+        'default_hooks.logger.interval=1'
+    ])
+    log = result.stdout + result.stderr
+    line = [x for x in log.splitlines() if 'Epoch(train) [1][1/1]' in x]
+    assert line and 'loss_budget:' in line[0], log[-3000:]
+    assert "type='CPUAmpOptimWrapper'" in log

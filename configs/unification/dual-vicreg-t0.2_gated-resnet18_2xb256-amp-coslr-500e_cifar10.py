@@ -1,0 +1,5 @@
+# Unification, CIFAR-10, the paper's recipe at target t = 0.2.
+_base_ = ['./dual-vicreg-t0.5_gated-resnet18_2xb256-amp-coslr-500e_cifar10.py']
+target = 0.2
+model = dict(
+    budget_loss=dict(target=target), bound_loss=dict(target=target))

@@ -1,0 +1,7 @@
+# Unification, CIFAR-100, the paper's recipe at target t = 0.3.
+_base_ = [
+    './dual-vicreg-t0.5_gated-resnet18_2xb256-amp-coslr-500e_cifar100.py'
+]
+target = 0.3
+model = dict(
+    budget_loss=dict(target=target), bound_loss=dict(target=target))
