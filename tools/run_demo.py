@@ -26,6 +26,7 @@ Example:
 import argparse
 import glob
 import json
+import math
 import os
 import os.path as osp
 import subprocess
@@ -51,6 +52,7 @@ SLIM_EMP_BOF_CFG = ('configs/emp_ssl/benchmarks/'
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # Iterations of the SimCLR timing run that sets its wall-clock budget.
 TIMING_ITERS = 30
+FASHION_TRAIN_IMAGES = 60000
 
 
 def run(step: str, cmd: List[str]) -> float:
@@ -151,10 +153,14 @@ def us3l_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:
 
 
 def logged_iterations(work_dir: str) -> Tuple[float, int]:
-    """Median seconds per iteration and the last iteration of a training
-    run, from its scalar log."""
-    (path, ) = glob.glob(osp.join(ROOT, work_dir, '2*', 'vis_data',
-                                  'scalars.json'))
+    """Median seconds per iteration and the last iteration of the newest
+    training run in ``work_dir``, from its scalar log."""
+    paths = sorted(
+        glob.glob(osp.join(ROOT, work_dir, '2*', 'vis_data', 'scalars.json')))
+    if not paths:
+        sys.exit(f'error: no scalar log (2*/vis_data/scalars.json) in '
+                 f'{work_dir}.')
+    path = paths[-1]
     with open(path) as f:
         records = [json.loads(line) for line in f if '"time"' in line]
     times = sorted(r['time'] for r in records)
@@ -188,15 +194,23 @@ def subset_option(images: int) -> List[str]:
 def emp_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:
     """EMP-SSL for one epoch vs SimCLR for the same wall-clock time."""
     emp_dir = osp.join(args.work_dir, 'empssl')
-    seconds['empssl pretrain'] = run('EMP-SSL pretraining, one epoch', [
-        sys.executable, 'tools/train.py', EMP_CFG, '--work-dir', emp_dir,
-        '--cfg-options', *data_options(args.data_root, EMP_CFG),
-        *subset_option(args.train_images)
-    ])
-    bof = bag_of_features(
-        'EMP-SSL bag-of-features', EMP_BOF_CFG,
-        last_checkpoint(emp_dir), args,
-        osp.join(args.work_dir, 'empssl_bof', 'metrics.json'), seconds)
+    bof_file = osp.join(args.work_dir, 'empssl_bof', 'metrics.json')
+    if args.reuse and osp.isfile(osp.join(ROOT, bof_file)):
+        print(f'==> EMP-SSL: reusing {bof_file} (--reuse)')
+        with open(osp.join(ROOT, bof_file)) as f:
+            bof = json.load(f)
+    else:
+        seconds['empssl pretrain'] = run('EMP-SSL pretraining, one epoch', [
+            sys.executable, 'tools/train.py', EMP_CFG, '--work-dir',
+            emp_dir, '--cfg-options', *data_options(args.data_root,
+                                                    EMP_CFG),
+            *subset_option(args.train_images)
+        ])
+        bof = bag_of_features('EMP-SSL bag-of-features', EMP_BOF_CFG,
+                              last_checkpoint(emp_dir), args, bof_file,
+                              seconds)
+    emp_iter, emp_iters = logged_iterations(emp_dir)
+    emp_seconds = emp_iter * emp_iters
 
     # SimCLR's iterations for the same wall-clock: a short timing run
     # measures its seconds per iteration on this machine.
@@ -210,17 +224,22 @@ def emp_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:
         'default_hooks.logger.interval=1'
     ])
     per_iter, _ = logged_iterations(timing_dir)
-    emp_iter, emp_iters = logged_iterations(emp_dir)
-    simclr_iters = max(1, int(emp_iters * emp_iter / per_iter))
-    simclr_images = min(60000, simclr_iters * batch)
+    simclr_iters = max(1, int(emp_seconds / per_iter))
+    # More iterations than one epoch of the data: more epochs (the cosine
+    # stretched with them), each on at most the whole training set.
+    epochs = math.ceil(simclr_iters * batch / FASHION_TRAIN_IMAGES)
+    per_epoch = math.ceil(simclr_iters / epochs) * batch
     simclr_dir = osp.join(args.work_dir, 'simclr')
     seconds['simclr pretrain'] = run(
         f'SimCLR pretraining for the same wall-clock ({simclr_iters} '
-        f'iterations)', [
+        f'iterations, {epochs} epoch(s))', [
             sys.executable, 'tools/train.py', SIMCLR_CFG, '--work-dir',
             simclr_dir, '--cfg-options',
             *data_options(args.data_root, SIMCLR_CFG),
-            f'train_dataloader.dataset.indices={simclr_images}'
+            f'train_dataloader.dataset.indices={per_epoch}',
+            f'train_cfg.max_epochs={epochs}',
+            f'param_scheduler.1.T_max={epochs}',
+            f'param_scheduler.1.end={epochs}'
         ])
     probe_dir = osp.join(args.work_dir, 'simclr_linear')
     train_and_test(
@@ -231,15 +250,17 @@ def emp_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:
         simclr_top1 = float(json.load(f)['accuracy/top1'])
 
     rows = [
-        ('EMP-SSL, 1 epoch', f'{seconds["empssl pretrain"]:.0f}',
+        ('EMP-SSL, 1 epoch', f'{emp_seconds:.0f}',
          f'{bof["accuracy/top1"]:.2f}',
          f'{bof["bof/probe_top1_best_epoch"]:.2f}',
          f'{bof["bof/knn_top1"]:.2f}'),
         (f'SimCLR, same wall-clock ({simclr_iters} it.)',
-         f'{seconds["simclr pretrain"]:.0f}', f'{simclr_top1:.2f}', '-', '-'),
+         f'{logged_iterations(simclr_dir)[0] * simclr_iters:.0f}',
+         f'{simclr_top1:.2f}', '-', '-'),
     ]
     lines = [
-        '| method | pre-training (s) | linear probe, last epoch | '
+        '| method | pre-training (s, iterations x median s/it) | '
+        'linear probe, last epoch | '
         'best epoch (test-selected) | kNN k=20 |', '|---|---|---|---|---|'
     ] + ['| ' + ' | '.join(row) + ' |' for row in rows]
     table = '\n'.join(lines)
@@ -324,6 +345,10 @@ def main() -> None:
         '--train-images', type=int, default=0,
         help='EMP-SSL jobs: pre-train on the first N training images '
         '(default 0: the whole epoch)')
+    parser.add_argument(
+        '--reuse', action='store_true',
+        help='emp job: reuse the EMP-SSL run and its evaluation already in '
+        'the work dir')
     parser.add_argument(
         '--probe-images', type=int, default=10000,
         help='EMP-SSL jobs: training images of the bag-of-features probe '

@@ -44,3 +44,6 @@ optim_wrapper = None
 val_dataloader = None
 val_cfg = None
 val_evaluator = None
+# The images tools/model_converters/export_gated.py calibrates on (the
+# train split; the held-out images are the test split).
+calib_dataloader = memory_dataloader

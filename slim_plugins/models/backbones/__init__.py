@@ -2,11 +2,12 @@
 from .deployed_slim_resnet import DeployedSlimResNet, width_channel_table
 from .gated_resnet import GatedBasicBlock, GatedResNet, GateStats
 from .narrow_resnet import NarrowResNet
+from .pruned_gated_resnet import PrunedGatedBlock, PrunedGatedResNet
 from .resnet_base import ResNetChannels
 from .slim_resnet import SlimResNet
 
 __all__ = [
     'DeployedSlimResNet', 'GatedBasicBlock', 'GatedResNet', 'GateStats',
-    'NarrowResNet', 'ResNetChannels', 'SlimResNet',
-    'width_channel_table'
+    'NarrowResNet', 'PrunedGatedBlock', 'PrunedGatedResNet',
+    'ResNetChannels', 'SlimResNet', 'width_channel_table'
 ]
