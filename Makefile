@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 
-.PHONY: install test test-slow lint demo demo-simclr demo-emp demo-emp-slim clean
+.PHONY: install test test-slow lint demo demo-simclr demo-emp demo-emp-slim demo-gated clean
 
 install:
 	@VENV=$(VENV) bash tools/install.sh
@@ -31,6 +31,9 @@ demo-emp: install
 
 demo-emp-slim: install
 	$(PY) tools/run_demo.py emp-slim
+
+demo-gated: install
+	$(PY) tools/run_demo.py gated
 
 clean:
 	rm -rf work_dirs build *.egg-info

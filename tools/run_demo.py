@@ -19,6 +19,10 @@ Two jobs, each a chain of the standard tools run as subprocesses:
   and evaluated with its linear probe; table and PNG (``emp_demo.{md,png}``).
 * ``emp-slim`` (``make demo-emp-slim``): one epoch of slimmable EMP-SSL,
   bag-of-features per width; per-width table and PNG.
+* ``gated`` (``make demo-gated``): Unification (VICReg-Dual, MACs target
+  0.3) for one epoch; kNN (k 1 and 20) and a linear probe on each path, the
+  gated path's achieved MACs, the export without never-used channels;
+  table and PNG (``gated_demo.{md,png}``).
 
 Example:
     python tools/run_demo.py us3l --work-dir work_dirs/demo_us3l
@@ -49,6 +53,13 @@ SLIM_EMP_CFG = ('configs/emp_ssl/'
                 'slim-empssl_slim-resnet18_1xb32-coslr-1e_fashion-mnist.py')
 SLIM_EMP_BOF_CFG = ('configs/emp_ssl/benchmarks/'
                     'slim-resnet18_bag-of-features-16p_fashion-mnist.py')
+GATED_CFG = ('configs/unification/'
+             'dual-vicreg-t0.3_gated-resnet18_1xb64-coslr-1e_fashion-mnist.py')
+GATED_KNN_CFG = ('configs/unification/benchmarks/'
+                 'gated-resnet18_knn_fashion-mnist.py')
+GATED_PROBE_CFG = ('configs/unification/benchmarks/'
+                   'gated-resnet18_linear-1xb128-coslr-1e_fashion-mnist.py')
+PATHS = ('dense', 'gated')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # Iterations of the SimCLR timing run that sets its wall-clock budget.
 TIMING_ITERS = 30
@@ -311,6 +322,84 @@ def emp_slim_job(args: argparse.Namespace,
     return dict(metrics=bof, table=table)
 
 
+def gated_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:
+    """Unification for one epoch; kNN and linear probe on each path."""
+    pretrain_dir = osp.join(args.work_dir, 'dual_vicreg')
+    seconds['pretrain'] = run('Unification (VICReg-Dual) pretraining', [
+        sys.executable, 'tools/train.py', GATED_CFG, '--work-dir',
+        pretrain_dir, '--cfg-options',
+        *data_options(args.data_root, GATED_CFG),
+        *subset_option(args.train_images)
+    ])
+    checkpoint = last_checkpoint(pretrain_dir)
+    knn_data = [
+        f'test_dataloader.dataset.data_root={args.data_root}',
+        f'test_evaluator.0.memory_dataloader.dataset.data_root='
+        f'{args.data_root}'
+    ]
+    rows = {}
+    for path in PATHS:
+        out = osp.join(args.work_dir, f'knn_{path}', 'metrics.json')
+        seconds[f'knn {path}'] = run(f'kNN, {path} path', [
+            sys.executable, 'tools/test.py', GATED_KNN_CFG, checkpoint,
+            '--work-dir',
+            osp.dirname(out), '--out', out, '--out-item', 'metrics',
+            '--cfg-options', f'model.backbone.path={path}', *knn_data
+        ])
+        with open(osp.join(ROOT, out)) as f:
+            knn = json.load(f)
+        name = f'linear_{path}'
+        train_and_test(
+            args.work_dir, name, GATED_PROBE_CFG,
+            f'model.backbone.init_cfg.checkpoint={checkpoint}',
+            data_options(args.data_root, GATED_PROBE_CFG) +
+            [f'model.backbone.path={path}'], seconds)
+        with open(osp.join(ROOT, args.work_dir, name,
+                           'test_metrics.json')) as f:
+            probe = json.load(f)
+        rows[path] = dict(
+            knn_k1=knn['knn/top1_k1'],
+            knn_k20=knn['knn/top1_k20'],
+            linear=probe['accuracy/top1'],
+            macs=probe['macs/gated_macs'] if path == 'gated' else
+            probe['macs/dense_macs'],
+            macs_percent=probe['macs/gated_macs_percent']
+            if path == 'gated' else 100.0)
+    export_dir = osp.join(args.work_dir, 'export_gated')
+    seconds['export'] = run('export without never-used channels', [
+        sys.executable, 'tools/model_converters/export_gated.py',
+        GATED_KNN_CFG, checkpoint, '--out-dir', export_dir,
+        '--cfg-options', *knn_data,
+        f'calib_dataloader.dataset.data_root={args.data_root}'
+    ])
+    with open(osp.join(ROOT, export_dir, 'export_report.json')) as f:
+        export = json.load(f)
+    lines = [
+        '| path | MACs per image | % of dense | kNN k=1 | kNN k=20 | '
+        'linear probe |', '|---|---|---|---|---|---|'
+    ] + [
+        f'| {path} | {r["macs"] / 1e6:.2f} M | {r["macs_percent"]:.1f} | '
+        f'{r["knn_k1"]:.2f} | {r["knn_k20"]:.2f} | {r["linear"]:.2f} |'
+        for path, r in rows.items()
+    ] + [
+        f'| exported (never-used channels removed) | '
+        f'{export["exported_macs"] / 1e6:.2f} M | '
+        f'{export["exported_macs_percent"]:.1f} | '
+        f'{export["knn_exported"]["top1_k1"]:.2f} | '
+        f'{export["knn_exported"]["top1_k20"]:.2f} | - |'
+    ]
+    table = '\n'.join(lines)
+    out = osp.join(ROOT, args.work_dir, 'gated_demo')
+    with open(out + '.md', 'w') as f:
+        f.write(table + '\n')
+    bar_plot(out + '.png', [f'{p} ({rows[p]["macs_percent"]:.0f} % MACs)'
+                            for p in PATHS],
+             [rows[p]['linear'] for p in PATHS],
+             'Unification, 1 epoch: linear probe top-1 (%) per path')
+    print('\n' + table + f'\n\ntable {out}.md, plot {out}.png')
+    return dict(paths=rows, export=export, table=table)
+
+
 def bar_plot(path: str, labels: List[str], values: List[float],
              title: str) -> None:
     import matplotlib
@@ -328,7 +417,7 @@ def bar_plot(path: str, labels: List[str], values: List[float],
 
 
 JOBS = dict(us3l=us3l_job, simclr=simclr_job, emp=emp_job,
-            **{'emp-slim': emp_slim_job})
+            gated=gated_job, **{'emp-slim': emp_slim_job})
 
 
 def main() -> None:
@@ -343,7 +432,8 @@ def main() -> None:
         help='where Fashion-MNIST is (or will be) laid out')
     parser.add_argument(
         '--train-images', type=int, default=0,
-        help='EMP-SSL jobs: pre-train on the first N training images '
+        help='EMP-SSL and gated jobs: pre-train on the first N training '
+        'images '
         '(default 0: the whole epoch)')
     parser.add_argument(
         '--reuse', action='store_true',
