@@ -34,9 +34,11 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import torch
+
+from slim_plugins.utils import interleaved_medians
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 EMP_CFG = 'configs/emp_ssl/empssl_resnet18_1xb32-coslr-1e_fashion-mnist.py'
@@ -68,20 +70,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error(f'need patches >= 2 (got {bad}), --batch-size >= 2 and '
                      f'--repeats >= 1.')
     return args
-
-
-def interleaved_medians(fns: Dict[str, Callable[[], None]],
-                        repeats: int) -> Dict[str, float]:
-    """Median seconds of each function, one call of each per round."""
-    for fn in fns.values():
-        fn()
-    times: Dict[str, List[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def dense_coding_rate(z: torch.Tensor, eps: float = 0.2) -> torch.Tensor:

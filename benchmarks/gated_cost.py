@@ -24,11 +24,11 @@ Example::
 import argparse
 import json
 import os.path as osp
-import statistics
-import time
-from typing import Callable, Dict, List, Optional
+from typing import List, Optional
 
 import torch
+
+from slim_plugins.utils import interleaved_medians
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DUAL_CFG = ('configs/unification/'
@@ -48,20 +48,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.batch_size < 2 or args.repeats < 1:
         parser.error('need --batch-size >= 2 and --repeats >= 1.')
     return args
-
-
-def interleaved_medians(fns: Dict[str, Callable[[], None]],
-                        repeats: int) -> Dict[str, float]:
-    """Median seconds of each function, one call of each per round."""
-    for fn in fns.values():
-        fn()
-    times: Dict[str, List[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def build(config: str, checkpoint: Optional[str] = None):

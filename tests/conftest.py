@@ -227,6 +227,22 @@ def tiny_slim_simclr_knn(directory, data_root: str,
     return config, checkpoint, cfg
 
 
+def random_checkpoint(config: str, path: str) -> str:
+    """Save the seed-0 initialisation of ``config``'s model at ``path``."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import slim_plugins  # noqa: F401
+    from slim_plugins.registry import MODELS
+    cfg = Config.fromfile(config)
+    init_default_scope('slim_plugins')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    torch.save(dict(meta=dict(epoch=1), state_dict=model.state_dict()), path)
+    return path
+
+
 def write_tiny_fashion_mnist(root: str, num_train: int = 16,
                              num_test: int = 8) -> None:
     """Tiny random idx files in the format of the real Fashion-MNIST."""

@@ -6,8 +6,8 @@ import re
 
 import pytest
 import torch
-from conftest import REPO_ROOT, run_tool, write_tiny_fashion_mnist
-from mmengine.config import Config
+from conftest import (REPO_ROOT, random_checkpoint, run_tool,
+                      write_tiny_fashion_mnist)
 from mmengine.registry import init_default_scope
 
 import slim_plugins  # noqa: F401
@@ -82,14 +82,7 @@ def test_knn_per_path_through_test_py(tmp_path):
     write_tiny_fashion_mnist(str(data_root), num_train=32, num_test=16)
     config = osp.join(REPO_ROOT, 'configs', 'unification', 'benchmarks',
                       'gated-resnet18_knn_fashion-mnist.py')
-    cfg = Config.fromfile(config)
-    init_default_scope('slim_plugins')
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    checkpoint = str(tmp_path / 'random.pth')
-    torch.save(dict(meta=dict(epoch=1), state_dict=model.state_dict()),
-               checkpoint)
+    checkpoint = random_checkpoint(config, str(tmp_path / 'random.pth'))
     macs = {}
     for path in ('dense', 'gated'):
         log = run_tool([

@@ -5,14 +5,10 @@ import json
 import os.path as osp
 
 import pytest
-import torch
-from conftest import REPO_ROOT, run_tool, write_tiny_fashion_mnist
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
+from conftest import (REPO_ROOT, random_checkpoint, run_tool,
+                      write_tiny_fashion_mnist)
 
-import slim_plugins  # noqa: F401
 from slim_plugins.models.backbones import PrunedGatedResNet
-from slim_plugins.registry import MODELS
 from slim_plugins.utils import load_checkpoint_file
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'unification', 'benchmarks',
@@ -25,14 +21,7 @@ def gated_checkpoint(tmp_path_factory):
     data_root = root / 'fashion_mnist'
     data_root.mkdir()
     write_tiny_fashion_mnist(str(data_root), num_train=32, num_test=16)
-    cfg = Config.fromfile(CONFIG)
-    init_default_scope('slim_plugins')
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    checkpoint = str(root / 'gated.pth')
-    torch.save(dict(meta=dict(epoch=1), state_dict=model.state_dict()),
-               checkpoint)
+    checkpoint = random_checkpoint(CONFIG, str(root / 'gated.pth'))
     options = []
     for key in ('test_dataloader', 'calib_dataloader'):
         options += [

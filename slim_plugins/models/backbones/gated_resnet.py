@@ -45,6 +45,44 @@ class GateStats(NamedTuple):
         return torch.stack([m.mean() for m in self.masks])
 
 
+class GatedStagesMixin:
+    """The forward, block list and stem cost shared by :class:`GatedResNet`
+    and :class:`~slim_plugins.models.backbones.PrunedGatedResNet`.
+
+    The class has ``conv1``, ``norm1``, ``relu``, ``maxpool`` (ImageNet
+    stem), ``stem`` (``'cifar'`` / ``'imagenet'``), ``res_layers`` and
+    ``out_indices``.
+    """
+
+    def blocks(self) -> List[nn.Module]:
+        """The blocks, in forward order."""
+        return [
+            block for name in self.res_layers
+            for block in getattr(self, name)
+        ]
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        x = self.relu(self.norm1(self.conv1(x)))
+        self._stem_hw = tuple(x.shape[-2:])
+        if self.stem == 'imagenet':
+            x = self.maxpool(x)
+        outs = []
+        for i, name in enumerate(self.res_layers):
+            x = getattr(self, name)(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def stem_macs(self) -> int:
+        """MACs of the stem conv at the last input's resolution."""
+        if getattr(self, '_stem_hw', None) is None:
+            raise RuntimeError(f'{type(self).__name__}: run a forward first; '
+                               f'the MACs depend on the input size.')
+        kernel = self.conv1.kernel_size
+        return (kernel[0] * kernel[1] * self._stem_hw[0] * self._stem_hw[1] *
+                self.conv1.in_channels * self.conv1.out_channels)
+
+
 class GatedBasicBlock(GatedMixin, BasicBlock):
     """mmpretrain's BasicBlock with a channel gate on its conv1 output.
 
@@ -132,7 +170,7 @@ class GatedBasicBlock(GatedMixin, BasicBlock):
 
 
 @MODELS.register_module()
-class GatedResNet(ResNet):
+class GatedResNet(GatedStagesMixin, ResNet):
     """ResNet-18/34 whose blocks gate channels per input: dense and gated
     paths through the same weights.
 
@@ -248,37 +286,9 @@ class GatedResNet(ResNet):
         super().train(mode)
         return self
 
-    def blocks(self) -> List[GatedBasicBlock]:
-        """The gated blocks, in forward order."""
-        return [
-            block for name in self.res_layers
-            for block in getattr(self, name)
-        ]
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        x = self.relu(self.norm1(self.conv1(x)))
-        self._stem_hw = tuple(x.shape[-2:])
-        if self.stem == 'imagenet':
-            x = self.maxpool(x)
-        outs = []
-        for i, name in enumerate(self.res_layers):
-            x = getattr(self, name)(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
-
     # ------------------------------------------------------------------
     # the FLOPs model
     # ------------------------------------------------------------------
-    def stem_macs(self) -> int:
-        """MACs of the stem conv at the last input's resolution."""
-        if self._stem_hw is None:
-            raise RuntimeError('GatedResNet: run a forward first; the MACs '
-                               'depend on the input size.')
-        kernel = self.conv1.kernel_size
-        return (kernel[0] * kernel[1] * self._stem_hw[0] * self._stem_hw[1] *
-                self.conv1.in_channels * self.conv1.out_channels)
-
     def dense_macs(self) -> int:
         """MACs of the dense path at the last input's resolution."""
         blocks = self.blocks()

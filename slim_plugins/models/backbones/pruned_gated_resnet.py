@@ -1,6 +1,6 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 """A gated ResNet with its never-used channels removed."""
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -9,7 +9,7 @@ from mmengine.model import BaseModule
 from slim_plugins.registry import MODELS
 from ..utils.channel_gate import ChannelGate
 from ..utils.gate_usage import GateUsage
-from .gated_resnet import STEMS, GatedResNet
+from .gated_resnet import STEMS, GatedResNet, GatedStagesMixin
 
 STAGE_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
@@ -97,7 +97,7 @@ class PrunedGatedBlock(nn.Module):
 
 
 @MODELS.register_module()
-class PrunedGatedResNet(BaseModule):
+class PrunedGatedResNet(GatedStagesMixin, BaseModule):
     """The gated path of a :class:`GatedResNet` without the channels a
     calibration set never turned on.
 
@@ -184,28 +184,13 @@ class PrunedGatedResNet(BaseModule):
             self.res_layers.append(f'layer{i + 1}')
         self._stem_hw: Optional[Tuple[int, int]] = None
 
-    def blocks(self) -> List[PrunedGatedBlock]:
-        return [b for name in self.res_layers for b in getattr(self, name)]
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        x = self.relu(self.bn1(self.conv1(x)))
-        self._stem_hw = tuple(x.shape[-2:])
-        if self.stem == 'imagenet':
-            x = self.maxpool(x)
-        outs = []
-        for i, name in enumerate(self.res_layers):
-            x = getattr(self, name)(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+    @property
+    def norm1(self) -> nn.Module:
+        return self.bn1
 
     def macs(self) -> torch.Tensor:
         """Per-sample MACs of the last forward (stem, blocks, gates)."""
-        kernel = self.conv1.kernel_size
-        stem = (kernel[0] * kernel[1] * self._stem_hw[0] *
-                self._stem_hw[1] * self.conv1.in_channels *
-                self.conv1.out_channels)
-        return stem + sum(b.macs() for b in self.blocks())
+        return self.stem_macs() + sum(b.macs() for b in self.blocks())
 
     @classmethod
     def from_gated(cls, gated: GatedResNet,
