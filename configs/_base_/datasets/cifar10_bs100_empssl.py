@@ -39,6 +39,11 @@ patch_pipeline = [
         prob=0.1),
     dict(type='Solarize', thr=128, prob=0.1),
 ]
+# kachayev's re-implementation solarizes at 192, the official code at PIL's
+# default 128 (empssl_resnet18_1xb100-20p-coslr-1e_cifar10-solarize192.py).
+patch_pipeline_solarize192 = patch_pipeline[:-1] + [
+    dict(type='Solarize', thr=192, prob=0.1)
+]
 train_pipeline = [
     dict(type='MultiView', num_views=num_patches, transforms=[patch_pipeline]),
     dict(type='PackInputs'),

@@ -296,3 +296,16 @@ def test_ddp_shards_by_image_never_by_patch(tmp_path):
             seen.setdefault(rank, []).extend(batch['images'])
     assert not set(seen[0]) & set(seen[1])
     assert sorted(seen[0] + seen[1]) == list(range(16))
+
+
+def test_solarize_threshold_192_only_in_its_own_config():
+    def solarize(name):
+        cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'emp_ssl', name))
+        (views, ) = [t for t in cfg.train_dataloader.dataset.pipeline
+                     if t.type == 'MultiView']
+        (step, ) = [t for t in views.transforms[0] if t.type == 'Solarize']
+        return step.thr, views.num_views
+    assert solarize('empssl_resnet18_1xb100-20p-coslr-1e_cifar10.py') == (
+        128, 20)
+    assert solarize('empssl_resnet18_1xb100-20p-coslr-1e_cifar10-'
+                    'solarize192.py') == (192, 20)
