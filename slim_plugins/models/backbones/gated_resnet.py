@@ -274,12 +274,43 @@ class GatedResNet(GatedStagesMixin, ResNet):
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
     def init_weights(self) -> None:
-        super().init_weights()
-        if self.zero_init_residual and self.separate_bn and not (
-                isinstance(self.init_cfg, dict)
-                and self.init_cfg.get('type') == 'Pretrained'):
-            for block in self.blocks():
-                constant_init(block.bn2_gated, 0)
+        """Initialise; a ``Pretrained`` ``init_cfg`` loads strictly.
+
+        A checkpoint of a GatedResNet loads as it is; a plain ResNet's
+        (dense) one initialises the dense path and the gated BN copies
+        (:meth:`load_dense_state_dict`). Either way, keys or shapes that do
+        not fit stop here with the names of the offending keys.
+        """
+        pretrained = isinstance(self.init_cfg, dict) and \
+            self.init_cfg.get('type') == 'Pretrained'
+        if not pretrained:
+            super().init_weights()
+            if self.zero_init_residual and self.separate_bn:
+                for block in self.blocks():
+                    constant_init(block.bn2_gated, 0)
+            return
+        from slim_plugins.utils import (load_checkpoint_file,
+                                        load_state_dict_strict, strip_prefix)
+        path = self.init_cfg.get('checkpoint')
+        # Gates and BNs get their usual initialisation first: a dense
+        # checkpoint leaves the gates as they are.
+        init_cfg, self.init_cfg = self.init_cfg, [
+            dict(type='Kaiming', layer=['Conv2d']),
+            dict(type='Constant', val=1, layer=['_BatchNorm'])
+        ]
+        try:
+            super().init_weights()
+        finally:
+            self.init_cfg = init_cfg
+        state = load_checkpoint_file(path)
+        state = state.get('state_dict', state)
+        prefix = init_cfg.get('prefix')
+        if prefix:
+            state = strip_prefix(state, prefix.rstrip('.') + '.')
+        if any(not self._dense_key(k) for k in state):
+            load_state_dict_strict(self, state, source=path)
+        else:
+            self.load_dense_state_dict(state)
 
     def train(self, mode: bool = True) -> 'GatedResNet':
         # mmpretrain's ResNet.train returns None; nn.Module's returns self.

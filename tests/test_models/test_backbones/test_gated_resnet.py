@@ -169,3 +169,41 @@ def test_bad_arguments():
         GatedResNet(18, stem='tiny')
     with pytest.raises(ValueError, match='gate_tau=0'):
         GatedResNet(18, gate_tau=0)
+
+
+def test_pretrained_init_from_a_dense_or_a_gated_checkpoint(tmp_path):
+    # A plain ResNet_CIFAR checkpoint initialises the dense path and the
+    # gated BN copies; a GatedResNet checkpoint loads as it is; a checkpoint
+    # that does not fit stops with the offending keys.
+    torch.manual_seed(0)
+    plain = ResNet_CIFAR(18)
+    dense_file = str(tmp_path / 'dense.pth')
+    torch.save(
+        dict(state_dict={f'backbone.{k}': v
+                         for k, v in plain.state_dict().items()}),
+        dense_file)
+
+    def pretrained(path, depth=18):
+        model = GatedResNet(
+            depth,
+            init_cfg=dict(
+                type='Pretrained', checkpoint=path, prefix='backbone.'))
+        model.init_weights()
+        return model
+
+    model = pretrained(dense_file)
+    block = model.layer2[1]
+    torch.testing.assert_close(block.conv1.weight,
+                               plain.layer2[1].conv1.weight)
+    torch.testing.assert_close(block.bn1_gated.weight,
+                               plain.layer2[1].bn1.weight)
+    gated_file = str(tmp_path / 'gated.pth')
+    torch.save(
+        dict(state_dict={f'backbone.{k}': v
+                         for k, v in model.state_dict().items()}),
+        gated_file)
+    again = pretrained(gated_file)
+    torch.testing.assert_close(again.layer4[1].gate.fc2.weight,
+                               model.layer4[1].gate.fc2.weight)
+    with pytest.raises(ValueError, match=r'missing: \[.layer1\.2\.'):
+        pretrained(dense_file, depth=34)
