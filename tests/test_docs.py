@@ -1,0 +1,81 @@
+# Copyright (c) slim_plugins contributors. All rights reserved.
+"""The README and docs/ point at things that exist: relative links resolve,
+files named in code blocks exist, every config named builds."""
+import glob
+import os.path as osp
+import re
+
+import pytest
+from conftest import REPO_ROOT
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import slim_plugins  # noqa: F401
+from slim_plugins.registry import MODELS
+
+PAGES = [osp.join(REPO_ROOT, 'README.md')] + sorted(
+    glob.glob(osp.join(REPO_ROOT, 'docs', '**', '*.md'), recursive=True))
+LINK = re.compile(r'\[[^\]]*\]\(([^)\s]+)\)')
+CODE_BLOCK = re.compile(r'```[a-z]*\n(.*?)```', re.DOTALL)
+# A path-like token of the repo in a command: a folder we ship, then a file.
+REPO_PATH = re.compile(
+    r'(?<![\w/.-])((?:tools|benchmarks|configs|docs|slim_plugins|projects|'
+    r'tests)/[\w./{},*-]+\.(?:py|sh|md|png|yml))')
+CONFIG = re.compile(r'(?<![\w/.-])(configs/[\w./-]+\.py)')
+
+
+def _relative(page):
+    return osp.relpath(page, REPO_ROOT)
+
+
+def _text(page):
+    with open(page, encoding='utf-8') as f:
+        return f.read()
+
+
+@pytest.mark.parametrize('page', PAGES, ids=_relative)
+def test_relative_links_resolve(page):
+    broken = []
+    for target in LINK.findall(_text(page)):
+        if re.match(r'[a-z]+:', target) or target.startswith('#'):
+            continue
+        path = target.split('#')[0]
+        if not osp.exists(osp.join(osp.dirname(page), path)):
+            broken.append(target)
+    assert not broken, f'{_relative(page)}: broken links {broken}'
+
+
+@pytest.mark.parametrize('page', PAGES, ids=_relative)
+def test_files_named_in_code_blocks_exist(page):
+    missing = []
+    for block in CODE_BLOCK.findall(_text(page)):
+        for path in REPO_PATH.findall(block):
+            if any(c in path for c in '{}*'):
+                continue  # a pattern, not one file
+            if not osp.exists(osp.join(REPO_ROOT, path)):
+                missing.append(path)
+    assert not missing, f'{_relative(page)}: no such files {missing}'
+
+
+def _named_configs():
+    names = set()
+    for page in PAGES:
+        for path in CONFIG.findall(_text(page)):
+            if not any(c in path for c in '{}*'):
+                names.add(path)
+    return sorted(names)
+
+
+@pytest.mark.parametrize('config', _named_configs())
+def test_configs_named_in_the_docs_build(config):
+    path = osp.join(REPO_ROOT, config)
+    assert osp.isfile(path), f'{config} is named in the docs but missing'
+    cfg = Config.fromfile(path)
+    if 'model' not in cfg:
+        return  # a _base_ dataset / schedule file
+    init_default_scope(cfg.get('default_scope', 'slim_plugins'))
+    model_cfg = cfg.model.copy()
+    backbone = model_cfg.get('backbone')
+    if isinstance(backbone, dict):
+        backbone.pop('init_cfg', None)
+    MODELS.build(model_cfg)
