@@ -13,9 +13,12 @@
    path's, next to their MACs ratios (achieved, averaged over the batch).
 
 Times are medians of ``--repeats`` after a warm-up, interleaved so that
-machine noise hits every side alike. Without ``--checkpoint`` the backbone
-is randomly initialised (about half of its channels on); with the
-checkpoint of the Fashion-MNIST config the gates are the trained ones.
+machine noise hits every side alike. The inputs are random images of
+Fashion-MNIST's shape (the calibration batch of the export is one of them,
+so the MACs ratios are those of that batch, not of the test set). Without
+``--checkpoint`` the backbone is randomly initialised (about half of its
+channels on); with the checkpoint of the Fashion-MNIST config the gates are
+the trained ones.
 
 Example::
 
