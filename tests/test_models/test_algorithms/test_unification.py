@@ -157,6 +157,7 @@ def test_one_iteration_through_train_py(tmp_path):
     assert 'backbone.layer1.0.gate.fc1.weight:weight_decay=0.0' in log
 
 
+@pytest.mark.slow
 def test_cifar_recipe_runs_one_iteration(tmp_path, tiny_cifar10):
     # The paper's CIFAR-10 recipe (padding-2 stem, colour views, LARS, AMP)
     # on real (tiny) CIFAR pickles: --amp turns the GPU's AmpOptimWrapper
