@@ -1,5 +1,6 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 from .block_density_bound import BlockDensityBoundLoss
+from .distance_correlation import DistanceCorrelationLoss, distance_correlation
 from .distillation import DistillationLoss
 from .flops_budget import FLOPsBudgetLoss
 from .gaussian_potential_uniformity import GaussianPotentialUniformity
@@ -18,5 +19,5 @@ __all__ = [
     'group_reg_coefficients', 'channel_groups', 'cross_view_average',
     'PatchInvarianceLoss', 'TotalCodingRateLoss', 'coding_rate',
     'GaussianPotentialUniformity', 'VICRegLoss', 'FLOPsBudgetLoss',
-    'BlockDensityBoundLoss'
+    'BlockDensityBoundLoss', 'DistanceCorrelationLoss', 'distance_correlation'
 ]
