@@ -1,0 +1,10 @@
+# Copyright (c) slim_plugins contributors. All rights reserved.
+"""Hand-crafted image representations (MV-MR's second family of views).
+
+Each is a registered module mapping an image batch ``B x C x H x W`` to
+``B x ...`` features, computed without gradient.
+"""
+from .dct import DCTRepresentation, dct_2d
+from .local_std import LocalStdRepresentation
+
+__all__ = ['DCTRepresentation', 'dct_2d', 'LocalStdRepresentation']
