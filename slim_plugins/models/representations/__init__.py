@@ -5,6 +5,10 @@ Each is a registered module mapping an image batch ``B x C x H x W`` to
 ``B x ...`` features, computed without gradient.
 """
 from .dct import DCTRepresentation, dct_2d
+from .hog import HOGRepresentation
 from .local_std import LocalStdRepresentation
 
-__all__ = ['DCTRepresentation', 'dct_2d', 'LocalStdRepresentation']
+__all__ = [
+    'DCTRepresentation', 'dct_2d', 'HOGRepresentation',
+    'LocalStdRepresentation'
+]
