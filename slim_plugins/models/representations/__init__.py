@@ -7,8 +7,11 @@ Each is a registered module mapping an image batch ``B x C x H x W`` to
 from .dct import DCTRepresentation, dct_2d
 from .hog import HOGRepresentation
 from .local_std import LocalStdRepresentation
+from .pixels import PixelRepresentation
+from .scattering import ScatteringRepresentation
 
 __all__ = [
     'DCTRepresentation', 'dct_2d', 'HOGRepresentation',
-    'LocalStdRepresentation'
+    'LocalStdRepresentation', 'PixelRepresentation',
+    'ScatteringRepresentation'
 ]
