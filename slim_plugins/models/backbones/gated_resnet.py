@@ -14,8 +14,32 @@ from slim_plugins.ops import (GatedMixin, check_gate_path, set_gate_path,
                               share_gate_path)
 from slim_plugins.registry import MODELS
 from ..utils.channel_gate import ChannelGate
+from .resnet_base import check_stem, stage_outputs
 
-STEMS = ('cifar', 'imagenet')
+
+def conv_block_macs(active: torch.Tensor, hw: Tuple[int, int],
+                    in_channels: int, out_channels: int,
+                    downsample: bool) -> torch.Tensor:
+    """MACs of a BasicBlock with ``active`` intermediate channels.
+
+    ``9 H W c (C_in + C_out)`` for the two 3x3 convolutions plus
+    ``H W C_in C_out`` for a 1x1 downsample (``H x W`` the output).
+
+    Args:
+        active (Tensor): Active channels ``c`` (any shape).
+        hw (tuple[int, int]): Output resolution.
+        in_channels (int): ``C_in``.
+        out_channels (int): ``C_out``.
+        downsample (bool): Whether the shortcut is a 1x1 convolution.
+
+    Returns:
+        Tensor: MACs, the shape of ``active``.
+    """
+    area = hw[0] * hw[1]
+    macs = 9 * area * active * (in_channels + out_channels)
+    if downsample:
+        macs = macs + area * in_channels * out_channels
+    return macs
 
 
 class GateStats(NamedTuple):
@@ -66,12 +90,7 @@ class GatedStagesMixin:
         self._stem_hw = tuple(x.shape[-2:])
         if self.stem == 'imagenet':
             x = self.maxpool(x)
-        outs = []
-        for i, name in enumerate(self.res_layers):
-            x = getattr(self, name)(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+        return stage_outputs(self, x)
 
     def stem_macs(self) -> int:
         """MACs of the stem conv at the last input's resolution."""
@@ -144,29 +163,10 @@ class GatedBasicBlock(GatedMixin, BasicBlock):
         return self.relu(out)
 
     def macs(self, active: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        """MACs of the block with ``active`` intermediate channels.
-
-        ``9 H W c (C_in + C_out)`` for the two 3x3 convolutions plus
-        ``H W C_in C_out`` for a 1x1 downsample (``H x W`` the output).
-
-        Args:
-            active (Tensor): Active channels ``c`` (any shape).
-            hw (tuple[int, int]): Output resolution.
-
-        Returns:
-            Tensor: MACs, the shape of ``active``.
-        """
-        area = hw[0] * hw[1]
-        convs = 9 * area * active * (self.in_channels + self.out_channels)
-        if self.downsample is not None:
-            convs = convs + area * self.in_channels * self.out_channels
-        return convs
-
-    def gate_macs(self) -> int:
-        """MACs of the gate's two 1x1 convolutions (pooling, BN and ReLU
-        not counted)."""
-        hidden = self.gate.fc1.out_channels
-        return self.in_channels * hidden + hidden * self.mid_channels
+        """MACs of the block with ``active`` intermediate channels at
+        output resolution ``hw`` (:func:`conv_block_macs`)."""
+        return conv_block_macs(active, hw, self.in_channels,
+                               self.out_channels, self.downsample is not None)
 
 
 @MODELS.register_module()
@@ -228,9 +228,7 @@ class GatedResNet(GatedStagesMixin, ResNet):
             raise ValueError(f'GatedResNet: depth={depth} is not supported; '
                              f'choose one of {sorted(self.arch_settings)} '
                              f'(BasicBlock ResNets).')
-        if stem not in STEMS:
-            raise ValueError(f'GatedResNet: stem={stem!r} is not supported; '
-                             f'choose one of {STEMS}.')
+        stem_padding = check_stem(stem, stem_padding)
         if kwargs.get('deep_stem', False):
             raise ValueError('GatedResNet: deep_stem is not supported.')
         if isinstance(gate_tau, bool) or not isinstance(
@@ -240,8 +238,7 @@ class GatedResNet(GatedStagesMixin, ResNet):
         # Read by _make_stem_layer / make_res_layer, which ResNet.__init__
         # calls.
         self.stem = stem
-        self.stem_padding = (1 if stem == 'cifar' else 3) \
-            if stem_padding is None else stem_padding
+        self.stem_padding = stem_padding
         self.separate_bn = separate_bn
         self._block_kwargs = dict(
             separate_bn=separate_bn,
@@ -332,7 +329,7 @@ class GatedResNet(GatedStagesMixin, ResNet):
 
     def gate_macs(self) -> int:
         """MACs of all the gates."""
-        return sum(b.gate_macs() for b in self.blocks())
+        return sum(b.gate.macs() for b in self.blocks())
 
     def gate_stats(self) -> GateStats:
         """Masks and per-sample MACs of the last (gated) forward.

@@ -9,9 +9,8 @@ from mmengine.model import BaseModule
 from slim_plugins.registry import MODELS
 from ..utils.channel_gate import ChannelGate
 from ..utils.gate_usage import GateUsage
-from .gated_resnet import STEMS, GatedResNet, GatedStagesMixin
-
-STAGE_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+from .gated_resnet import GatedResNet, GatedStagesMixin, conv_block_macs
+from .resnet_base import BasicBlock, check_depth, check_stem
 
 
 class PrunedGatedBlock(nn.Module):
@@ -84,16 +83,10 @@ class PrunedGatedBlock(nn.Module):
 
     def macs(self) -> torch.Tensor:
         """Per-sample MACs of the last forward (convs and gate)."""
-        area = self.last_hw[0] * self.last_hw[1]
-        convs = 9 * area * self.last_active * (
-            self.in_channels + self.out_channels)
-        if self.downsample is not None:
-            convs = convs + area * self.in_channels * self.out_channels
-        if self.gate is not None:
-            hidden = self.gate.fc1.out_channels
-            convs = convs + self.in_channels * hidden + \
-                hidden * self.gate.out_channels
-        return convs
+        macs = conv_block_macs(self.last_active, self.last_hw,
+                               self.in_channels, self.out_channels,
+                               self.downsample is not None)
+        return macs if self.gate is None else macs + self.gate.macs()
 
 
 @MODELS.register_module()
@@ -140,11 +133,12 @@ class PrunedGatedResNet(GatedStagesMixin, BaseModule):
                  out_indices: Sequence[int] = (3, ),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if depth not in STAGE_BLOCKS or stem not in STEMS:
-            raise ValueError(f'PrunedGatedResNet: depth={depth} / stem='
-                             f'{stem!r} not supported ({sorted(STAGE_BLOCKS)}'
-                             f' / {STEMS}).')
-        stages = STAGE_BLOCKS[depth]
+        block, stages = check_depth(depth)
+        if block is not BasicBlock:
+            raise ValueError(f'PrunedGatedResNet: depth={depth} has '
+                             f'Bottleneck blocks; gated networks are '
+                             f'ResNet-18 / 34.')
+        stem_padding = check_stem(stem, stem_padding)
         if len(mid_channels) != sum(stages) or len(gated_index) != sum(
                 stages):
             raise ValueError(f'PrunedGatedResNet: ResNet-{depth} has '

@@ -151,6 +151,18 @@ def check_stem(stem: str, stem_padding: Optional[int]) -> int:
     return stem_padding
 
 
+def stage_outputs(net: nn.Module,
+                  x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    """Run ``x`` (the stem's output) through ``net.res_layers``; return the
+    outputs of the stages in ``net.out_indices``."""
+    outs = []
+    for i, name in enumerate(net.res_layers):
+        x = getattr(net, name)(x)
+        if i in net.out_indices:
+            outs.append(x)
+    return tuple(outs)
+
+
 class ResNetBase(BaseModule):
     """ResNet built from injected conv/BN layers with explicit channels.
 
@@ -317,9 +329,4 @@ class ResNetBase(BaseModule):
         x = self.relu(self.bn1(self.conv1(x)))
         if self.stem == 'imagenet':
             x = self.maxpool(x)
-        outs = []
-        for i, name in enumerate(self.res_layers):
-            x = getattr(self, name)(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+        return stage_outputs(self, x)

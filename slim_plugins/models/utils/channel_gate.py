@@ -88,5 +88,11 @@ class ChannelGate(nn.Module):
         hard = (soft >= 0.5).to(soft.dtype)
         return (hard - soft).detach() + soft
 
+    def macs(self) -> int:
+        """MACs of the two 1x1 convolutions on the pooled input (pooling,
+        BN and ReLU not counted)."""
+        hidden = self.fc1.out_channels
+        return self.fc1.in_channels * hidden + hidden * self.out_channels
+
     def extra_repr(self) -> str:
         return f'tau={self.tau}'
