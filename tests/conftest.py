@@ -227,6 +227,26 @@ def tiny_slim_simclr_knn(directory, data_root: str,
     return config, checkpoint, cfg
 
 
+def force_gates(blocks, on) -> None:
+    """Make eval-mode channel gates all on or all off, whatever the input.
+
+    With the gate BN's weight 0 its output is its bias (1), so the logits
+    are the sum of ``fc2``'s row: positive (every channel on) with weights
+    +1, negative (every channel off) with -1.
+
+    Args:
+        blocks: Gated blocks (each with a ``gate``).
+        on (bool | Sequence[bool]): For all blocks, or one per block.
+    """
+    blocks = list(blocks)
+    states = [on] * len(blocks) if isinstance(on, bool) else list(on)
+    for block, state in zip(blocks, states):
+        gate = block.gate
+        torch.nn.init.constant_(gate.bn.weight, 0.)
+        torch.nn.init.constant_(gate.bn.bias, 1.)
+        torch.nn.init.constant_(gate.fc2.weight, 1. if state else -1.)
+
+
 def random_checkpoint(config: str, path: str) -> str:
     """Save the seed-0 initialisation of ``config``'s model at ``path``."""
     from mmengine.config import Config

@@ -6,7 +6,7 @@ import re
 
 import pytest
 import torch
-from conftest import (REPO_ROOT, random_checkpoint, run_tool,
+from conftest import (REPO_ROOT, force_gates, random_checkpoint, run_tool,
                       write_tiny_fashion_mnist)
 from mmengine.registry import init_default_scope
 
@@ -18,15 +18,6 @@ from slim_plugins.registry import MODELS
 DENSE = 555417600  # CIFAR stem, padding 1, 32x32
 ALL_OFF = 8301568  # stem + downsamples + gates (test_gated_resnet.py)
 GATES = 240640
-
-
-def _force_gates(model, on: bool):
-    for block in model.backbone.blocks():
-        gate = block.gate
-        gate.bn.reset_running_stats()
-        torch.nn.init.constant_(gate.bn.weight, 0.)
-        torch.nn.init.constant_(gate.bn.bias, 1.)
-        torch.nn.init.constant_(gate.fc2.weight, 1. if on else -1.)
 
 
 def _classifier():
@@ -47,9 +38,9 @@ def test_mean_over_images_on_a_hand_checkable_case():
     metric = GatedMACs()
     metric.bind(model)
     batch = dict(inputs=[torch.zeros(3, 32, 32)] * 2, data_samples=None)
-    _force_gates(model, on=True)
+    force_gates(model.backbone.blocks(), on=True)
     metric.process(batch, [])
-    _force_gates(model, on=False)
+    force_gates(model.backbone.blocks(), on=False)
     metric.process(batch, [])
     results = metric.compute_metrics(metric.results)
     # two images at DENSE + GATES, two at ALL_OFF

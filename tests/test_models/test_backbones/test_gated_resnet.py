@@ -3,6 +3,7 @@
 separate BNs, and the dense path as mmpretrain's ResNet."""
 import pytest
 import torch
+from conftest import force_gates
 from mmpretrain.models.backbones import ResNet, ResNet_CIFAR
 
 from slim_plugins.models.backbones import GatedResNet
@@ -33,20 +34,10 @@ def test_dense_macs_match_the_paper_bases(kwargs, size, macs):
     assert model.gate_macs() == GATES_R18 == 240640
 
 
-def _force_gates(model, on: bool):
-    """Eval-mode gates whose logits are all positive (on) or negative."""
-    for block in model.blocks():
-        gate = block.gate
-        gate.bn.reset_running_stats()
-        torch.nn.init.constant_(gate.bn.weight, 0.)
-        torch.nn.init.constant_(gate.bn.bias, 1.)
-        torch.nn.init.constant_(gate.fc2.weight, 1. if on else -1.)
-
-
 def test_gated_macs_at_all_on_and_all_off():
     model = GatedResNet(18, stem='cifar').eval()
     x = torch.randn(2, 3, 32, 32)
-    _force_gates(model, on=True)
+    force_gates(model.blocks(), on=True)
     with torch.no_grad(), using_gate_path(model, 'gated'):
         model(x)
     stats = model.gate_stats()
@@ -56,7 +47,7 @@ def test_gated_macs_at_all_on_and_all_off():
     torch.testing.assert_close(stats.densities, torch.ones(8))
     # All channels off: only the stem (9 * 32 * 32 * 3 * 64), the three 1x1
     # downsamples (H W C_in C_out at 16, 8 and 4) and the gates remain.
-    _force_gates(model, on=False)
+    force_gates(model.blocks(), on=False)
     with torch.no_grad(), using_gate_path(model, 'gated'):
         model(x)
     stats = model.gate_stats()

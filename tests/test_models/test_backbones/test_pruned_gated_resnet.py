@@ -2,6 +2,7 @@
 """PrunedGatedResNet: the gated path without never-used channels."""
 import pytest
 import torch
+from conftest import force_gates
 
 from slim_plugins.models.backbones import GatedResNet, PrunedGatedResNet
 from slim_plugins.models.utils import GateUsage, collect_gate_usage
@@ -61,11 +62,7 @@ def test_block_with_every_channel_off():
     assert pruned.layer1[0].gate is None
     # the reference: the gated network with block 1's channels all off and
     # every other channel on
-    for i, block in enumerate(model.blocks()):
-        gate = block.gate
-        torch.nn.init.constant_(gate.bn.weight, 0.)
-        torch.nn.init.constant_(gate.bn.bias, 1.)
-        torch.nn.init.constant_(gate.fc2.weight, -1. if i == 1 else 1.)
+    force_gates(model.blocks(), on=[i != 1 for i in range(8)])
     with torch.no_grad(), using_gate_path(model, 'gated'):
         expected = model(x)[0]
     with torch.no_grad():
