@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 
-.PHONY: install test test-slow lint demo demo-simclr demo-emp demo-emp-slim demo-gated clean
+.PHONY: install test test-slow lint demo demo-simclr demo-emp demo-emp-slim demo-gated demo-mvmr demo-mvmr-slim clean
 
 install:
 	@VENV=$(VENV) bash tools/install.sh
@@ -34,6 +34,12 @@ demo-emp-slim: install
 
 demo-gated: install
 	$(PY) tools/run_demo.py gated
+
+demo-mvmr: install
+	$(PY) tools/run_demo.py mvmr
+
+demo-mvmr-slim: install
+	$(PY) tools/run_demo.py mvmr-slim
 
 clean:
 	rm -rf work_dirs build *.egg-info

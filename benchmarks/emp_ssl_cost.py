@@ -26,27 +26,22 @@ Example::
 """
 import argparse
 import json
-import os
 import os.path as osp
-import resource
 import statistics
 import subprocess
 import sys
-import threading
-import time
 from typing import Dict, List, Optional
 
 import torch
 
-from slim_plugins.utils import interleaved_medians
+from slim_plugins.utils import (PeakResidentMemory, fixed_mmap_env,
+                                interleaved_medians)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 EMP_CFG = 'configs/emp_ssl/empssl_resnet18_1xb32-coslr-1e_fashion-mnist.py'
 SIMCLR_CFG = 'configs/simclr/simclr_resnet18_1xb64-coslr-1e_fashion-mnist.py'
 IMAGE = (1, 28, 28)
-# A fixed mmap threshold: glibc then returns every large tensor's memory at
-# once when it is freed, so resident memory follows the live tensors.
-CHILD_ENV = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(64 * 1024))
+CHILD_ENV = fixed_mmap_env()
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -159,38 +154,6 @@ def step_time(args: argparse.Namespace) -> dict:
         empssl_seconds_per_patch=per_patch,
         simclr_seconds_per_view=per_view,
         per_patch_over_per_view=per_patch / per_view)
-
-
-def resident_bytes() -> int:
-    """Current resident memory of this process (Linux ``/proc``)."""
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
-
-
-class PeakResidentMemory:
-    """Highest resident memory seen while the block runs (sampled every
-    millisecond by a thread), minus the memory when it started."""
-
-    def __enter__(self) -> 'PeakResidentMemory':
-        self.start = self.peak = resident_bytes()
-        self._running = True
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        return self
-
-    def _poll(self) -> None:
-        while self._running:
-            self.peak = max(self.peak, resident_bytes())
-            time.sleep(0.001)
-
-    def __exit__(self, *exc) -> None:
-        self._running = False
-        self._thread.join()
-        self.peak = max(self.peak, resident_bytes())
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.start
 
 
 def memory_step(num_patches: int, batch_size: int) -> int:

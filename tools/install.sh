@@ -81,7 +81,7 @@ step "mmcv $MMCV_VERSION (ops)" \
   "bash '$ROOT/tools/build_mmcv.sh'"
 
 step "mmpretrain + mmdet" \
-  "$PY -c 'import mmpretrain, mmdet; assert mmpretrain.__version__ == \"$MMPRETRAIN_VERSION\" and mmdet.__version__ == \"$MMDET_VERSION\"'" \
+  "$PY -c 'import mmpretrain, mmdet, matplotlib, tqdm, tensorboard, kymatio.torch; assert mmpretrain.__version__ == \"$MMPRETRAIN_VERSION\" and mmdet.__version__ == \"$MMDET_VERSION\"'" \
   "$PIP install mmpretrain==$MMPRETRAIN_VERSION mmdet==$MMDET_VERSION -r '$ROOT/requirements/optional.txt'"
 
 step "test tools" \

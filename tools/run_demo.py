@@ -19,6 +19,12 @@ Two jobs, each a chain of the standard tools run as subprocesses:
   and evaluated with its linear probe; table and PNG (``emp_demo.{md,png}``).
 * ``emp-slim`` (``make demo-emp-slim``): one epoch of slimmable EMP-SSL,
   bag-of-features per width; per-width table and PNG.
+* ``mvmr`` (``make demo-mvmr``): MV-MR with the paper's sign of the
+  hand-crafted terms (1 - dCor) and with the original code's (+dCor), over
+  ``--seeds`` seeds each; the linear probe (last epoch) and the same probe
+  with flip test-time augmentation; table and PNG (``mvmr_demo.{md,png}``).
+* ``mvmr-slim`` (``make demo-mvmr-slim``): slimmable MV-MR, the per-width
+  probe, trade-off table and plot as ``us3l``.
 * ``gated`` (``make demo-gated``): Unification (VICReg-Dual, MACs target
   0.3) for one epoch; kNN (k 1 and 20) and a linear probe on each path, the
   gated path's achieved MACs, the export without never-used channels;
@@ -36,7 +42,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SIMCLR_CFG = 'configs/simclr/simclr_resnet18_1xb64-coslr-1e_fashion-mnist.py'
@@ -59,6 +65,15 @@ GATED_KNN_CFG = ('configs/unification/benchmarks/'
                  'gated-resnet18_knn_fashion-mnist.py')
 GATED_PROBE_CFG = ('configs/unification/benchmarks/'
                    'gated-resnet18_linear-1xb128-coslr-1e_fashion-mnist.py')
+MVMR_CFG = 'configs/mv_mr/mvmr_resnet18_1xb64-adam-coslr-1e_fashion-mnist.py'
+MVMR_CODE_SIGN_CFG = ('configs/mv_mr/mvmr-code-sign_resnet18_1xb64-adam-'
+                      'coslr-1e_fashion-mnist.py')
+MVMR_PROBE_CFG = ('configs/mv_mr/benchmarks/'
+                  'resnet18_linear-1xb128-coslr-1e_fashion-mnist.py')
+SLIM_MVMR_CFG = ('configs/mv_mr/slim-mvmr_slim-resnet18_1xb64-adam-coslr-'
+                 '1e_fashion-mnist.py')
+SLIM_MVMR_PROBE_CFG = ('configs/mv_mr/benchmarks/slim-resnet18_switchable-'
+                       'linear-1xb128-coslr-1e_fashion-mnist.py')
 PATHS = ('dense', 'gated')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # Iterations of the SimCLR timing run that sets its wall-clock budget.
@@ -139,28 +154,141 @@ def simclr_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:
                 top1_random=top1['random'])
 
 
-def us3l_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:
-    """US3L pretraining, per-width probe, trade-off table and plot."""
-    pretrain_dir = osp.join(args.work_dir, 'us3l')
-    seconds['pretrain'] = run('US3L pretraining (slimmable ResNet-18)', [
-        sys.executable, 'tools/train.py', US3L_CFG, '--work-dir',
+def slim_pretrain_and_probe(args: argparse.Namespace,
+                            seconds: Dict[str, float], name: str,
+                            config: str, probe_config: str,
+                            label: str) -> dict:
+    """Slimmable pretraining, the per-width probe, trade-off table and
+    plot; returns the table's JSON."""
+    pretrain_dir = osp.join(args.work_dir, name)
+    seconds['pretrain'] = run(f'{label} pretraining (slimmable ResNet-18)', [
+        sys.executable, 'tools/train.py', config, '--work-dir',
         pretrain_dir, '--cfg-options',
-        *data_options(args.data_root, US3L_CFG)
+        *data_options(args.data_root, config),
+        *subset_option(args.train_images)
     ])
     log_dir = train_and_test(
-        args.work_dir, 'linear_per_width', US3L_PROBE_CFG,
+        args.work_dir, 'linear_per_width', probe_config,
         'model.backbone.init_cfg.checkpoint=' + last_checkpoint(pretrain_dir),
-        data_options(args.data_root, US3L_PROBE_CFG), seconds)
+        data_options(args.data_root, probe_config), seconds)
     out_dir = osp.join(args.work_dir, 'tradeoff')
     seconds['table'] = run('trade-off table and plot', [
         sys.executable, 'tools/analysis_tools/plot_tradeoff.py',
         osp.join(log_dir, 'multi_width_test.json'), '--config',
-        US3L_PROBE_CFG, '--input-shape', '1', '28', '28', '--labels',
-        'US3L (one run)', '--out-dir', out_dir
+        probe_config, '--input-shape', '1', '28', '28', '--labels',
+        f'{label} (one run)', '--out-dir', out_dir
     ])
     print(f'\ntable: {out_dir}/tradeoff.md, plot: {out_dir}/tradeoff.png')
     with open(osp.join(ROOT, out_dir, 'tradeoff.json')) as f:
         return dict(tradeoff=json.load(f))
+
+
+def us3l_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:
+    """US3L pretraining, per-width probe, trade-off table and plot."""
+    return slim_pretrain_and_probe(args, seconds, 'us3l', US3L_CFG,
+                                   US3L_PROBE_CFG, 'US3L')
+
+
+def mvmr_slim_job(args: argparse.Namespace,
+                  seconds: Dict[str, float]) -> dict:
+    """Slimmable MV-MR, per-width probe, trade-off table and plot."""
+    return slim_pretrain_and_probe(args, seconds, 'slim_mvmr', SLIM_MVMR_CFG,
+                                   SLIM_MVMR_PROBE_CFG, 'slimmable MV-MR')
+
+
+def probe_with_and_without_tta(args: argparse.Namespace, name: str,
+                               checkpoint: str,
+                               seconds: Dict[str, float]) -> Tuple[float,
+                                                                   float]:
+    """The MV-MR linear probe of ``checkpoint``: test top-1 of its last
+    epoch, plain and with flip test-time augmentation."""
+    data = data_options(args.data_root, MVMR_PROBE_CFG)
+    train_and_test(args.work_dir, name, MVMR_PROBE_CFG,
+                   f'model.backbone.init_cfg.checkpoint={checkpoint}', data,
+                   seconds)
+    probe_dir = osp.join(args.work_dir, name)
+    tta_file = osp.join(probe_dir, 'tta_metrics.json')
+    seconds[name] += run(f'{name}: test with flip TTA', [
+        sys.executable, 'tools/test.py', MVMR_PROBE_CFG,
+        last_checkpoint(probe_dir), '--work-dir', probe_dir, '--tta',
+        '--out', tta_file, '--out-item', 'metrics', '--cfg-options',
+        'model.module.backbone.init_cfg=None', *data
+    ])
+    top1 = []
+    for path in ('test_metrics.json', 'tta_metrics.json'):
+        with open(osp.join(ROOT, probe_dir, path)) as f:
+            top1.append(float(json.load(f)['accuracy/top1']))
+    return top1[0], top1[1]
+
+
+def mean_std(values: List[float]) -> Tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    var = sum((v - mean)**2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(var)
+
+
+def mvmr_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:
+    """MV-MR with either sign of the hand-crafted terms, several seeds;
+    linear probe with and without flip TTA."""
+    signs = (('paper: 1 - dCor (maximise)', 'paper', MVMR_CFG),
+             ('code: +dCor (minimise)', 'code', MVMR_CODE_SIGN_CFG))
+    results: Dict[str, List[dict]] = {key: [] for _, key, _ in signs}
+    for seed in range(args.seeds):
+        for label, key, config in signs:
+            name = f'{key}_seed{seed}'
+            result_file = osp.join(ROOT, args.work_dir, name, 'result.json')
+            if osp.isfile(result_file):
+                print(f'==> {name}: reusing {result_file}')
+                with open(result_file) as f:
+                    results[key].append(json.load(f))
+                continue
+            pretrain_dir = osp.join(args.work_dir, name, 'pretrain')
+            seconds[f'{name} pretrain'] = run(
+                f'MV-MR pretraining, sign {label}, seed {seed}', [
+                    sys.executable, 'tools/train.py', config,
+                    '--work-dir', pretrain_dir, '--cfg-options',
+                    *data_options(args.data_root, config),
+                    *subset_option(args.train_images),
+                    f'randomness.seed={seed}'
+                ])
+            linear, tta = probe_with_and_without_tta(
+                args, osp.join(name, 'linear'),
+                last_checkpoint(pretrain_dir), seconds)
+            per_iter, iters = logged_iterations(pretrain_dir)
+            result = dict(seed=seed, linear=linear, linear_flip_tta=tta,
+                          pretrain_seconds=per_iter * iters)
+            with open(result_file, 'w') as f:
+                json.dump(result, f, indent=2)
+            results[key].append(result)
+    lines = [
+        '| sign of the hand-crafted terms | seeds | linear probe, last '
+        'epoch (mean +- std) | with flip TTA | per seed (linear / TTA) |',
+        '|---|---|---|---|---|'
+    ]
+    means, stds = [], []
+    for label, key, _ in signs:
+        runs = results[key]
+        linear = mean_std([r['linear'] for r in runs])
+        tta = mean_std([r['linear_flip_tta'] for r in runs])
+        means.append(linear[0])
+        stds.append(linear[1])
+        per_seed = ', '.join(f'{r["linear"]:.2f} / {r["linear_flip_tta"]:.2f}'
+                             for r in runs)
+        lines.append(f'| {label} | {len(runs)} | {linear[0]:.2f} +- '
+                     f'{linear[1]:.2f} | {tta[0]:.2f} +- {tta[1]:.2f} | '
+                     f'{per_seed} |')
+    table = '\n'.join(lines)
+    out = osp.join(ROOT, args.work_dir, 'mvmr_demo')
+    with open(out + '.md', 'w') as f:
+        f.write(table + '\n')
+    bar_plot(out + '.png', [label for label, _, _ in signs], means,
+             f'MV-MR on Fashion-MNIST, {args.seeds} seed(s): linear probe '
+             'top-1 (%)', errors=stds)
+    print('\n' + table + f'\n\ntable {out}.md, plot {out}.png')
+    return dict(results=results, table=table)
 
 
 def logged_iterations(work_dir: str) -> Tuple[float, int]:
@@ -401,12 +529,12 @@ def gated_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:
 
 
 def bar_plot(path: str, labels: List[str], values: List[float],
-             title: str) -> None:
+             title: str, errors: Optional[List[float]] = None) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    bars = ax.bar(labels, values, color='tab:blue')
+    bars = ax.bar(labels, values, yerr=errors, capsize=4, color='tab:blue')
     ax.bar_label(bars, fmt='%.2f')
     ax.set_ylabel('test top-1 (%)')
     ax.set_ylim(0, 100)
@@ -417,7 +545,10 @@ def bar_plot(path: str, labels: List[str], values: List[float],
 
 
 JOBS = dict(us3l=us3l_job, simclr=simclr_job, emp=emp_job,
-            gated=gated_job, **{'emp-slim': emp_slim_job})
+            gated=gated_job, mvmr=mvmr_job, **{
+                'emp-slim': emp_slim_job,
+                'mvmr-slim': mvmr_slim_job
+            })
 
 
 def main() -> None:
@@ -432,9 +563,12 @@ def main() -> None:
         help='where Fashion-MNIST is (or will be) laid out')
     parser.add_argument(
         '--train-images', type=int, default=0,
-        help='EMP-SSL and gated jobs: pre-train on the first N training '
-        'images '
-        '(default 0: the whole epoch)')
+        help='EMP-SSL, gated, MV-MR and us3l jobs: pre-train on the first N '
+        'training images (default 0: the whole epoch)')
+    parser.add_argument(
+        '--seeds', type=int, default=3,
+        help='mvmr job: seeds per sign (default 3); finished seeds are '
+        'reused')
     parser.add_argument(
         '--reuse', action='store_true',
         help='emp job: reuse the EMP-SSL run and its evaluation already in '
@@ -444,8 +578,9 @@ def main() -> None:
         help='EMP-SSL jobs: training images of the bag-of-features probe '
         'and kNN memory (default 10000; the test split is whole)')
     args = parser.parse_args()
-    if args.train_images < 0 or args.probe_images < 1:
-        parser.error('--train-images must be >= 0 and --probe-images >= 1.')
+    if args.train_images < 0 or args.probe_images < 1 or args.seeds < 1:
+        parser.error('--train-images must be >= 0, --probe-images and '
+                     '--seeds >= 1.')
     args.work_dir = args.work_dir or f'work_dirs/demo_{args.job}'
     os.makedirs(osp.join(ROOT, args.work_dir), exist_ok=True)
 

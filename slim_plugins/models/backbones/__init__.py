@@ -5,9 +5,11 @@ from .narrow_resnet import NarrowResNet
 from .pruned_gated_resnet import PrunedGatedBlock, PrunedGatedResNet
 from .resnet_base import ResNetChannels
 from .slim_resnet import SlimResNet
+from .small_kernel_resnet import SmallKernelResNet
 
 __all__ = [
     'DeployedSlimResNet', 'GatedBasicBlock', 'GatedResNet', 'GateStats',
     'NarrowResNet', 'PrunedGatedBlock', 'PrunedGatedResNet',
-    'ResNetChannels', 'SlimResNet', 'width_channel_table'
+    'ResNetChannels', 'SlimResNet', 'SmallKernelResNet',
+    'width_channel_table'
 ]

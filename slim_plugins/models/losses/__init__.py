@@ -11,7 +11,7 @@ from .negative_cosine import NegativeCosineLoss
 from .patch_invariance import PatchInvarianceLoss
 from .total_coding_rate import TotalCodingRateLoss, coding_rate
 from .utils import cross_view_average
-from .vicreg import VICRegLoss
+from .vicreg import VICRegLoss, variance_hinge
 
 __all__ = [
     'InfoNCEv2DistillLoss', 'NegativeCosineLoss', 'DistillationLoss',
@@ -19,5 +19,6 @@ __all__ = [
     'group_reg_coefficients', 'channel_groups', 'cross_view_average',
     'PatchInvarianceLoss', 'TotalCodingRateLoss', 'coding_rate',
     'GaussianPotentialUniformity', 'VICRegLoss', 'FLOPsBudgetLoss',
-    'BlockDensityBoundLoss', 'DistanceCorrelationLoss', 'distance_correlation'
+    'BlockDensityBoundLoss', 'DistanceCorrelationLoss', 'distance_correlation',
+    'variance_hinge'
 ]

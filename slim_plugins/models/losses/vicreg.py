@@ -9,8 +9,16 @@ import torch.nn.functional as F
 from slim_plugins.registry import MODELS
 
 
-def _variance(z: torch.Tensor, eps: float) -> torch.Tensor:
-    # mean_j ReLU(1 - sqrt(Var_j(z) + eps)), unbiased variance
+def variance_hinge(z: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """``mean_j ReLU(1 - sqrt(Var_j(z) + eps))`` (unbiased variance).
+
+    Args:
+        z (Tensor): ``N x D`` embeddings.
+        eps (float): Added under the square root. Defaults to 1e-4.
+
+    Returns:
+        Tensor: The hinge of the per-dimension standard deviation at 1.
+    """
     return F.relu(1. - torch.sqrt(z.var(dim=0) + eps)).mean()
 
 
@@ -70,7 +78,7 @@ class VICRegLoss(nn.Module):
                              f'{tuple(z_b.shape)}.')
         return dict(
             sim=F.mse_loss(z_a, z_b),
-            var=_variance(z_a, self.eps) + _variance(z_b, self.eps),
+            var=variance_hinge(z_a, self.eps) + variance_hinge(z_b, self.eps),
             cov=_covariance(z_a) + _covariance(z_b))
 
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,7 @@
 Each is a registered module mapping an image batch ``B x C x H x W`` to
 ``B x ...`` features, computed without gradient.
 """
+from .augmented_pixels import AugmentedPixelRepresentation
 from .dct import DCTRepresentation, dct_2d
 from .hog import HOGRepresentation
 from .local_std import LocalStdRepresentation
@@ -11,7 +12,7 @@ from .pixels import PixelRepresentation
 from .scattering import ScatteringRepresentation
 
 __all__ = [
-    'DCTRepresentation', 'dct_2d', 'HOGRepresentation',
-    'LocalStdRepresentation', 'PixelRepresentation',
+    'AugmentedPixelRepresentation', 'DCTRepresentation', 'dct_2d',
+    'HOGRepresentation', 'LocalStdRepresentation', 'PixelRepresentation',
     'ScatteringRepresentation'
 ]

@@ -8,8 +8,18 @@ from slim_plugins.registry import MODELS
 
 @MODELS.register_module()
 class PixelRepresentation(nn.Module):
-    """The (normalised) pixels, unchanged, without gradient."""
+    """The (normalised) pixels times ``scale``, without gradient.
+
+    Args:
+        scale (float): Factor on the pixels. MV-MR divides by 32 (an fp16
+            range trick; dCor is nearly scale-free, not exactly, because of
+            its distance floor). Defaults to 1.
+    """
+
+    def __init__(self, scale: float = 1.0) -> None:
+        super().__init__()
+        self.scale = scale
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return images.detach().float()
+        return images.detach().float() * self.scale

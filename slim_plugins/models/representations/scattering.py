@@ -19,10 +19,17 @@ class ScatteringRepresentation(nn.Module):
         image_size (int): Height = width of the images.
         J (int): Scales. Defaults to 2.
         L (int): Orientations. Defaults to 8.
+        scale (float): Factor on the coefficients (MV-MR: 1/32).
+            Defaults to 1.
     """
 
-    def __init__(self, image_size: int, J: int = 2, L: int = 8) -> None:
+    def __init__(self,
+                 image_size: int,
+                 J: int = 2,
+                 L: int = 8,
+                 scale: float = 1.0) -> None:
         super().__init__()
+        self.scale = scale
         try:
             from kymatio.torch import Scattering2D
         except ImportError as err:
@@ -38,4 +45,4 @@ class ScatteringRepresentation(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.scattering(images.float().contiguous())
+        return self.scattering(images.float().contiguous()) * self.scale

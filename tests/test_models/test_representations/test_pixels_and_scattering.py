@@ -1,5 +1,6 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 import importlib.util
+import sys
 
 import pytest
 import torch
@@ -15,10 +16,15 @@ def test_pixels_are_the_image_without_gradient():
     assert not out.requires_grad
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec('kymatio') is not None,
-    reason='kymatio is installed: the missing-package error cannot show')
-def test_missing_kymatio_is_named():
+def test_pixels_scale():
+    x = torch.randn(2, 1, 4, 4)
+    torch.testing.assert_close(PixelRepresentation(scale=1 / 32)(x), x / 32)
+
+
+def test_missing_kymatio_is_named(monkeypatch):
+    # A None entry in sys.modules makes the import fail as if the package
+    # were not installed.
+    monkeypatch.setitem(sys.modules, 'kymatio.torch', None)
     with pytest.raises(ImportError, match="optional package 'kymatio'"):
         ScatteringRepresentation(32)
 
@@ -27,5 +33,10 @@ def test_missing_kymatio_is_named():
     importlib.util.find_spec('kymatio') is None,
     reason='kymatio (optional) is not installed')
 def test_scattering_shape():
-    out = ScatteringRepresentation(32)(torch.rand(2, 3, 32, 32))
+    images = torch.rand(2, 3, 32, 32)
+    out = ScatteringRepresentation(32)(images)
     assert out.shape == (2, 3, 81, 8, 8)
+    torch.testing.assert_close(
+        ScatteringRepresentation(32, scale=0.5)(images), out * 0.5)
+    with pytest.raises(ValueError, match='smaller than 2\\^J'):
+        ScatteringRepresentation(3)
