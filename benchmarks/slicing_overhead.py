@@ -21,10 +21,7 @@ measures at that width.
 The networks share one process, hence one heap. With glibc's default
 settings a step re-touches freshly mapped pages (heap trimming, ``mmap``
 for big blocks), and which network pays for those page faults depends on
-the order and the heap's history more than on the network: at batch 8,
-width 0.5, the narrow network alone takes about 2,500-3,100 faults per
-step; interleaved with the slim one it took none while the slim one took
-about 3,200 (+6.5 ms, a ratio of 1.095 that is not slicing). So by default
+the order and the heap's history more than on the network. So by default
 malloc is told to keep what it frees (``--malloc keep``, as jemalloc,
 tcmalloc and the CUDA caching allocator behave); ``--malloc default``
 measures glibc as it comes, and every column reports its faults per step.
@@ -106,9 +103,9 @@ def keep_freed_memory() -> str:
 
     By default glibc serves big blocks with ``mmap`` and gives freed memory
     at the top of its heap back to the system, so a training step re-touches
-    fresh pages: tens of thousands of page faults per step for ResNet-18 at
-    batch 32, a share of the time that depends on the heap's history more
-    than on the work.
+    fresh pages: many page faults per step for ResNet-18 at batch 32, a
+    share of the time that depends on the heap's history more than on the
+    work.
 
     Returns:
         str: What was set, for the report.

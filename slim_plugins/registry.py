@@ -12,7 +12,7 @@ scope ``slim_plugins``. Consequences:
   a scope that is a direct child of its root registry, so each registry is also
   made reachable from the root under its scope (see :func:`_expose_to_root`).
 
-See ``docs/registries.md`` for the full picture.
+See ``docs/advanced/registries.md`` for the full picture.
 """
 from mmengine.registry import Registry
 from mmpretrain.registry import BATCH_AUGMENTS as MMPRETRAIN_BATCH_AUGMENTS

@@ -1,6 +1,7 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
-"""The README and docs/ point at things that exist: relative links resolve,
-files named in code blocks exist, every config named builds."""
+"""The README and docs/ point at things that exist: relative links (and their
+anchors) resolve, docs/index.md links every page, files named in code blocks
+exist, every config named builds."""
 import glob
 import os.path as osp
 import re
@@ -33,16 +34,48 @@ def _text(page):
         return f.read()
 
 
+def _anchors(page):
+    """GitHub's heading anchors of a markdown page (code blocks skipped)."""
+    anchors, seen = set(), {}
+    for line in CODE_BLOCK.sub('', _text(page)).splitlines():
+        match = re.match(r'#{1,6}\s+(.*)', line)
+        if not match:
+            continue
+        slug = re.sub(r'[^\w\- ]', '', match.group(1).strip().lower())
+        slug = slug.replace(' ', '-')
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(f'{slug}-{count}' if count else slug)
+    return anchors
+
+
 @pytest.mark.parametrize('page', PAGES, ids=_relative)
 def test_relative_links_resolve(page):
     broken = []
     for target in LINK.findall(_text(page)):
-        if re.match(r'[a-z]+:', target) or target.startswith('#'):
+        if re.match(r'[a-z]+:', target):
             continue
-        path = target.split('#')[0]
-        if not osp.exists(osp.join(osp.dirname(page), path)):
+        path, _, anchor = target.partition('#')
+        full = osp.join(osp.dirname(page), path) if path else page
+        if not osp.exists(full):
+            broken.append(target)
+        elif anchor and full.endswith('.md') and anchor not in _anchors(full):
             broken.append(target)
     assert not broken, f'{_relative(page)}: broken links {broken}'
+
+
+def test_index_links_every_page():
+    index = osp.join(REPO_ROOT, 'docs', 'index.md')
+    linked = {
+        osp.normpath(osp.join(osp.dirname(index),
+                              target.split('#')[0]))
+        for target in LINK.findall(_text(index))
+    }
+    unlinked = [
+        _relative(page) for page in PAGES if page != index
+        and osp.dirname(page) != REPO_ROOT and osp.normpath(page) not in linked
+    ]
+    assert not unlinked, f'docs/index.md does not link {unlinked}'
 
 
 @pytest.mark.parametrize('page', PAGES, ids=_relative)

@@ -1,7 +1,7 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 """The main job behind ``make demo``, on the real Fashion-MNIST.
 
-Two jobs, each a chain of the standard tools run as subprocesses:
+Seven jobs, each a chain of the standard tools run as subprocesses:
 
 * ``us3l`` (default, ``make demo``): US3L pretraining of a universally
   slimmable ResNet-18 (``tools/train.py``); the per-width switchable linear

@@ -14,7 +14,6 @@ model = dict(
     backbone=dict(
         type='ResNet',
         depth=50,
-        norm_cfg=dict(type='SyncBN'),
         zero_init_residual=True),
     neck=dict(
         type='NonLinearNeck',
@@ -25,7 +24,7 @@ model = dict(
         with_bias=False,
         with_last_bn=False,
         with_avg_pool=True,
-        norm_cfg=dict(type='SyncBN')),
+        norm_cfg=dict(type='BN1d')),
     representations=[
         dict(type='PixelRepresentation', scale=1 / 32),
         dict(

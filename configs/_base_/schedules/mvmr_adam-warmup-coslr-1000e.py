@@ -27,3 +27,6 @@ param_scheduler = [
         convert_to_iter_based=True),
 ]
 train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=1000)
+# BN statistics over all GPUs (the original runs DDP with Lightning's
+# sync_batchnorm): the runner converts every BN when distributed.
+sync_bn = 'torch'

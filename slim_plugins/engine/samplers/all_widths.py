@@ -10,7 +10,7 @@ class AllWidthsSampler(BaseWidthSampler):
     """Train every width of a fixed list at every step.
 
     This is the sampling of SlimCLR (`Zhao et al., IJCV 2024
-    <https://arxiv.org/abs/2208.00902>`_) and of slimmable networks with a
+    <https://arxiv.org/abs/2209.15525>`_) and of slimmable networks with a
     discrete width set: no randomness, the list is returned as given, sorted
     high to low.
 

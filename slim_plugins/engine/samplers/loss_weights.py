@@ -1,7 +1,7 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 """Per-width loss weights of a multi-width step (SlimCLR, IJCV 2024).
 
-SlimCLR (`Zhao et al. <https://arxiv.org/abs/2208.00902>`_) re-weights the
+SlimCLR (`Zhao et al. <https://arxiv.org/abs/2209.15525>`_) re-weights the
 loss of each width by the size of the network. The options keep the
 reference numbering (``slim_loss_weighted``) so that configs can be
 compared; ``W`` is the set of widths of the step, ``w_max`` its largest:

@@ -12,7 +12,7 @@ class SlowStartSampler(BaseWidthSampler):
     """Train only the largest width until ``start_epoch``, then sub-widths.
 
     The "slow start" of SlimCLR (`Zhao et al., IJCV 2024
-    <https://arxiv.org/abs/2208.00902>`_): sub-networks are off for the
+    <https://arxiv.org/abs/2209.15525>`_): sub-networks are off for the
     first ``start_epoch`` epochs (half of training in the paper) and every
     step before that trains ``[sampler.max_width]`` only. From
     ``epoch >= start_epoch`` on (``epoch`` may be fractional) the wrapped

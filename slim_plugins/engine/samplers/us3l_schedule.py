@@ -13,9 +13,9 @@ NUM_STAGES = 4
 class US3LScheduleSampler(BaseWidthSampler):
     """US3L dynamic width sampling (scheduler "A"), sandwich on or off.
 
-    From `Universally Slimmable Self-Supervised Learning (Cao et al., CVPR
-    2023) <https://arxiv.org/abs/2303.07420>`_. The schedule splits training
-    into four quarters of ``q = max_epochs // 4`` epochs. In stage
+    From US3L (`Cao et al., CVPR 2023 <https://arxiv.org/abs/2303.06870>`_).
+    The schedule splits training into four quarters of
+    ``q = max_epochs // 4`` epochs. In stage
     ``k = epoch // q + 1`` the widths are drawn from ``[w_lo, w_max]`` with
 
     * ``k = 1``: ``w_lo = w_max`` -> only the full network, ``[w_max]``;

@@ -15,7 +15,7 @@ class SlowStartCosineLR(_ParamScheduler):
     """Warmup + cosine LR, re-based to a new amplitude at the slow start.
 
     The schedule of SlimCLR (`Zhao et al., IJCV 2024
-    <https://arxiv.org/abs/2208.00902>`_): with ``T`` the step since
+    <https://arxiv.org/abs/2209.15525>`_): with ``T`` the step since
     ``begin``, ``T_w`` the warmup length, ``T_tot = end - begin`` and ``A``
     the amplitude,
 

@@ -14,8 +14,9 @@ from .vicreg import VICReg, check_two_views
 class DualBranchVICReg(VICReg):
     """VICReg between the gated and the dense path of one network.
 
-    `Unification of dense and dynamic networks (Krishna et al., BMVC 2023)
-    <https://arxiv.org/abs/2301.09164>`_ ("VICReg-Dual"). One
+    `Unifying synergies between self-supervised learning and dynamic
+    computation (Krishna et al., BMVC 2023) <https://arxiv.org/abs/
+    2301.09164>`_ ("VICReg-Dual"). One
     :class:`~slim_plugins.models.backbones.GatedResNet` and one shared
     projector; per step the gated path encodes view 0 and the dense path
     view 1, and

@@ -152,11 +152,14 @@ class MVMR(BaseSelfSupervisor):
     @torch.no_grad()
     def representation_features(
             self, original: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """``phi_r(x_o)`` of every representation, without gradient."""
+        """``phi_r(x_o)`` of every representation, without gradient, in
+        float32 even under AMP (histograms and filters of fixed weights)."""
         if self._cached_features is not None:
             return self._cached_features
-        return OrderedDict((name, module(original))
-                           for name, module in self.representations.items())
+        with torch.autocast(device_type=original.device.type, enabled=False):
+            return OrderedDict(
+                (name, module(original.float()))
+                for name, module in self.representations.items())
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: Optional[List[DataSample]] = None,

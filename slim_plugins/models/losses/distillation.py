@@ -18,7 +18,7 @@ class DistillationLoss(nn.Module):
 
     * ``mode='kl'``: soft-target distillation on logits. By default the
       cross-entropy form used by SlimCLR (`Zhao et al., IJCV 2024
-      <https://arxiv.org/abs/2208.00902>`_)::
+      <https://arxiv.org/abs/2209.15525>`_)::
 
           T^2 * mean_n[-sum_j softmax(t_n / T_t)_j log softmax(s_n / T)_j]
 

@@ -1,8 +1,8 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 """GroupReg: channel-group-wise L2 regularisation of US3L.
 
-From `Universally Slimmable Self-Supervised Learning (Cao et al., CVPR 2023)
-<https://arxiv.org/abs/2303.07420>`_. The channels of a tensor are split
+From US3L (`Cao et al., CVPR 2023
+<https://arxiv.org/abs/2303.06870>`_). The channels of a tensor are split
 along dim 0 into ``K`` contiguous groups; group ``i`` is decayed with its own
 coefficient ``lambda_i``. Early channels (used by every sub-network) are
 decayed more than late ones (used only by wide networks):

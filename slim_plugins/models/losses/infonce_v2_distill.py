@@ -14,7 +14,7 @@ class InfoNCEv2DistillLoss(nn.Module):
     """NT-Xent between a student batch and a (detached) teacher batch.
 
     The teacher-branch loss of US3L's SimCLR variant (`Cao et al., CVPR 2023
-    <https://arxiv.org/abs/2303.07420>`_). For a pair ``(a, b)`` of
+    <https://arxiv.org/abs/2303.06870>`_). For a pair ``(a, b)`` of
     ``B x D`` outputs (student ``a``, teacher ``b``), rows are
     L2-normalised and stacked as ``u = [a; b]`` (``2B x D``). Row ``i``'s
     positive is its counterpart in the other half, ``a_i . b_i``; its

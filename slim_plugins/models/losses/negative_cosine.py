@@ -15,7 +15,7 @@ class NegativeCosineLoss(nn.Module):
 
     ``L = -mean_b cos(q_b, t_b)`` with ``t`` detached; the range is
     ``[-1, 1]`` (not the ``2 - 2 cos`` form of BYOL's paper). Used by US3L
-    (`Cao et al., CVPR 2023 <https://arxiv.org/abs/2303.07420>`_) as the
+    (`Cao et al., CVPR 2023 <https://arxiv.org/abs/2303.06870>`_) as the
     BYOL loss and as the sub-network distillation loss.
 
     Args:

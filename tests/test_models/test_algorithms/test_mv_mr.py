@@ -131,6 +131,16 @@ def test_bad_input_is_named():
         _model(repr_weight=-1)
 
 
+def test_representations_stay_float32_under_autocast():
+    model = _model()
+    views = _views()
+    with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
+        features = model.representation_features(views[0])
+        losses = model.loss(views)
+    assert all(f.dtype == torch.float32 for f in features.values())
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
 def test_a_named_representation_keeps_its_name():
     model = _model(representations=[
         dict(type='PixelRepresentation', name='raw'),
@@ -266,3 +276,33 @@ def test_official_horizon_keeps_the_rate_near_its_peak():
         math.pi * (1999 - 160) / 15840)) / 2
     assert lrs[-1] == pytest.approx(expected, rel=1e-3)
     assert lrs[-1] > 0.96e-4
+
+
+@pytest.mark.slow
+def test_cifar20_recipe_runs_one_amp_iteration(tmp_path):
+    # The paper's CIFAR-20 recipe (small-kernel ResNet-50, 8192-wide
+    # projector, the five representations with ScatNet, Adam, AMP) on real
+    # (tiny) CIFAR-100 pickles: one step of tools/train.py, bfloat16 on CPU.
+    pytest.importorskip('kymatio.torch')
+    data = str(tmp_path / 'cifar100')
+    run_tool([
+        'tools/data/make_tiny_cifar.py', '--out', data, '--num-train', '8',
+        '--num-test', '4', '--seed', '0', '--cifar100'
+    ])
+    config = osp.join(
+        CONFIG_DIR,
+        'mvmr_resnet50-sk_1xb512-amp-warmup-coslr-1000e_cifar20.py')
+    result = run_tool([
+        'tools/train.py', config, '--amp', '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options',
+        f'train_dataloader.dataset.data_root={data}',
+        'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False', 'sync_bn=None',
+        'train_cfg.max_epochs=1', 'param_scheduler.0.end=1',
+        'param_scheduler.1.begin=1', 'param_scheduler.1.end=2',
+        'default_hooks.logger.interval=1'
+    ])
+    log = result.stdout + result.stderr
+    line = [x for x in log.splitlines() if 'Epoch(train) [1][2/2]' in x]
+    assert line and 'loss_dcor_scattering:' in line[0], log[-3000:]
+    assert "type='CPUAmpOptimWrapper'" in log
