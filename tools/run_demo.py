@@ -246,14 +246,18 @@ def mvmr_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:
                     results[key].append(json.load(f))
                 continue
             pretrain_dir = osp.join(args.work_dir, name, 'pretrain')
-            seconds[f'{name} pretrain'] = run(
-                f'MV-MR pretraining, sign {label}, seed {seed}', [
-                    sys.executable, 'tools/train.py', config,
-                    '--work-dir', pretrain_dir, '--cfg-options',
-                    *data_options(args.data_root, config),
-                    *subset_option(args.train_images),
-                    f'randomness.seed={seed}'
-                ])
+            # One epoch: a checkpoint exists only once pretraining finished.
+            if osp.isfile(osp.join(ROOT, pretrain_dir, 'last_checkpoint')):
+                print(f'==> {name}: reusing the finished pretraining')
+            else:
+                seconds[f'{name} pretrain'] = run(
+                    f'MV-MR pretraining, sign {label}, seed {seed}', [
+                        sys.executable, 'tools/train.py', config,
+                        '--work-dir', pretrain_dir, '--cfg-options',
+                        *data_options(args.data_root, config),
+                        *subset_option(args.train_images),
+                        f'randomness.seed={seed}'
+                    ])
             linear, tta = probe_with_and_without_tta(
                 args, osp.join(name, 'linear'),
                 last_checkpoint(pretrain_dir), seconds)

@@ -4,7 +4,7 @@ import contextlib
 from typing import Optional
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import Runner
 
 from slim_plugins.registry import HOOKS
@@ -52,8 +52,11 @@ class CheckpointLoadingHook(Hook):
 
     def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         """Refuse a checkpoint that does not fit the model."""
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = runner.model
+        # DDP wrappers and test-time-augmentation models keep the real model
+        # in `.module`, which is where mmengine loads the weights.
+        if is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+            model = model.module
         state = checkpoint.get('state_dict', checkpoint)
         state = {
             key[len('module.'):] if key.startswith('module.') else key: value
