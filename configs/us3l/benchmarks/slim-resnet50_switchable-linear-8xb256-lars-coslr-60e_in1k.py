@@ -5,37 +5,15 @@
 # lr 0.8, momentum 0.9, no weight decay, trust coefficient 0.001, no
 # clipping), a cosine per epoch over 60 epochs, 8 GPUs x 256. The last
 # epoch is reported.
-_base_ = [
-    '../../_base_/datasets/imagenet_bs256_linear.py',
-    '../../_base_/default_runtime.py',
-]
+_base_ = ['../../slimclr/benchmarks/'
+          'slim-resnet50_switchable-linear-4xb256-steplr-100e_in1k.py']
 widths = (1.0, 0.75, 0.5, 0.25)
 model = dict(
-    type='MultiWidthImageClassifier',
-    widths=widths,
-    step_mode='accumulate',
-    loss_weighting='uniform',
     backbone=dict(
-        type='SlimResNet',
-        depth=50,
-        stem='imagenet',
         width_mode='universal',
         width_range=(0.25, 1.0),
-        channel_rule='divisible8',
-        frozen_stages=4,
-        out_indices=(3, ),
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(
-        type='SwitchableLinearClsHead',
-        num_classes=1000,
-        in_channels=2048,
-        widths=widths,
-        channel_rule='divisible8',
-        distill_weight=0.,
-        feature_norm=False,
-        loss=dict(type='CrossEntropyLoss'),
-        topk=(1, 5)))
+        channel_rule='divisible8'),
+    head=dict(channel_rule='divisible8', distill_weight=0.))
 calib_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
@@ -99,11 +77,6 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=60, by_epoch=True, begin=0, end=60)
 ]
-train_cfg = dict(
-    type='ResumableEpochBasedTrainLoop', max_epochs=60, val_interval=20)
-val_cfg = dict(type='MultiWidthValLoop', widths=widths)
-test_cfg = dict(type='MultiWidthTestLoop', widths=widths)
-model_wrapper_cfg = dict(
-    type='slim_plugins.MultiWidthDistributedDataParallel',
-    find_unused_parameters=True)
-default_hooks = dict(checkpoint=dict(interval=20, max_keep_ckpts=1))
+train_cfg = dict(max_epochs=60, val_interval=20)
+default_hooks = dict(checkpoint=dict(interval=20))
+auto_scale_lr = dict(base_batch_size=2048)
