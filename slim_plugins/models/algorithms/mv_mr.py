@@ -1,11 +1,12 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
 """MV-MR: multi-view and multi-representation self-supervised learning."""
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.optim import OptimWrapper
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 
@@ -237,8 +238,14 @@ class SlimMVMR(MultiWidthTrainMixin, MVMR):
         original, _ = check_two_views(inputs, type(self).__name__)
         self._cached_features = self.representation_features(original)
 
-    def multi_width_train_step(self, data, optim_wrapper,
-                               forward_module=None):
+    def multi_width_train_step(
+            self,
+            data: Union[dict, tuple, list],
+            optim_wrapper: OptimWrapper,
+            forward_module: Optional[nn.Module] = None
+    ) -> Dict[str, torch.Tensor]:
+        """The multi-width step; the cached representations are dropped
+        when it ends, also when it fails."""
         try:
             return super().multi_width_train_step(data, optim_wrapper,
                                                   forward_module)
