@@ -38,6 +38,7 @@ def test_bad_input(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_end_to_end_on_tiny_sizes(tmp_path):
     out = tmp_path / 'cost.json'
     result = run_tool([
