@@ -112,3 +112,15 @@ def test_configs_named_in_the_docs_build(config):
     if isinstance(backbone, dict):
         backbone.pop('init_cfg', None)
     MODELS.build(model_cfg)
+
+
+def test_readme_is_a_front_page():
+    # What, install, quick start, results, links: about 150 lines at most;
+    # history and design notes belong in docs/.
+    with open(osp.join(REPO_ROOT, 'README.md')) as f:
+        lines = f.read().splitlines()
+    assert len(lines) <= 150, f'README.md has {len(lines)} lines'
+    headings = [line for line in lines if line.startswith('## ')]
+    for section in ('## Methods', '## Installation', '## Quick start',
+                    '## Model zoo', '## Documentation'):
+        assert section in headings
