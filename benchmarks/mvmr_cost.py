@@ -159,7 +159,10 @@ def step_share(args: argparse.Namespace) -> dict:
 
     from slim_plugins.registry import MODELS
     from slim_plugins.utils import interleaved_medians
+    from mmengine.logging import MMLogger
     init_default_scope('slim_plugins')
+    # init_weights reports every parameter at INFO; the table is the output.
+    MMLogger.get_current_instance().setLevel('WARNING')
     cfg = Config.fromfile(osp.join(ROOT, MVMR_CFG))
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
