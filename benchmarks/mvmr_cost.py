@@ -154,12 +154,12 @@ def dcor_sweep(args: argparse.Namespace) -> List[dict]:
 def step_share(args: argparse.Namespace) -> dict:
     """Seconds of one train step and of the representations' forward."""
     from mmengine.config import Config
+    from mmengine.logging import MMLogger
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
 
     from slim_plugins.registry import MODELS
     from slim_plugins.utils import interleaved_medians
-    from mmengine.logging import MMLogger
     init_default_scope('slim_plugins')
     # init_weights reports every parameter at INFO; the table is the output.
     MMLogger.get_current_instance().setLevel('WARNING')

@@ -3,6 +3,7 @@
 import os
 import re
 
+import pytest
 from conftest import load_tool, run_tool
 
 SCRIPT = 'benchmarks/slicing_overhead.py'
@@ -44,6 +45,8 @@ def test_tiny_run_prints_one_row_per_width_in_every_column():
     assert 0.2 < float(rows[1][1]) / float(rows[0][1]) < 0.3
 
 
+# A benchmark run, end to end.
+@pytest.mark.slow
 def test_freed_memory_is_kept_by_default_so_timed_steps_take_no_faults():
     args = [
         SCRIPT, '--depth', '18', '--batch', '8', '--size', '32', '--widths',

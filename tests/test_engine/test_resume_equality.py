@@ -13,6 +13,7 @@ import json
 import os
 import os.path as osp
 
+import pytest
 from conftest import REPO_ROOT, TEST_CONFIGS, run_tool
 
 CONFIG = osp.join(TEST_CONFIGS, 'toy_multi_width_classifier.py')
@@ -62,6 +63,9 @@ def _logged_iterations(work_dir: str) -> dict:
     return logged
 
 
+# The kill -9 resume test of tests/test_tools/test_train_us3l.py stays
+# in the default suite.
+@pytest.mark.slow
 def test_resumed_run_reproduces_uninterrupted_losses(tmp_path, tiny_cifar10):
     full_dir = str(tmp_path / 'full')
     _train(full_dir, tiny_cifar10)

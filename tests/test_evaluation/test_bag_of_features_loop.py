@@ -108,6 +108,8 @@ SLIM_BOF = osp.join(REPO_ROOT, 'configs', 'emp_ssl', 'benchmarks',
                     'slim-resnet18_bag-of-features-16p_fashion-mnist.py')
 
 
+# The slimmable end to end; the plain one stays in the default suite.
+@pytest.mark.slow
 def test_slimmable_model_per_width(tmp_path, fashion):
     work_dir = str(tmp_path / 'pretrain')
     run_tool([

@@ -98,6 +98,8 @@ def _check_conversions(tmp_path, slim, config, checkpoint, width, x,
             plain(x)[-1], expected, atol=1e-5, rtol=1e-5)
 
 
+# Converters on a trained checkpoint, end to end.
+@pytest.mark.slow
 def test_slimclr_mocov2_checkpoint(tmp_path, tiny_cifar10):
     work_dir = str(tmp_path / 'slimclr')
     run_tool([
@@ -110,6 +112,8 @@ def test_slimclr_mocov2_checkpoint(tmp_path, tiny_cifar10):
     _check_conversions(tmp_path, slim, SLIMCLR, checkpoint, 0.5, x, {})
 
 
+# Converters on a trained checkpoint, end to end.
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_us3l_checkpoint_after_calibration(tmp_path):
     data_root = str(tmp_path / 'fashion')

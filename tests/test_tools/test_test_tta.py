@@ -31,9 +31,11 @@ def test_flip_tta_loads_the_checkpoint_and_reports(tmp_path):
     torch.save(dict(meta=dict(epoch=1), state_dict=model.state_dict()),
                checkpoint)
     data = [
-        f'test_dataloader.dataset.data_root={root}',
-        'test_dataloader.num_workers=0',
-        'test_dataloader.persistent_workers=False'
+        f'{loader}.{key}'
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader')
+        for key in (f'dataset.data_root={root}', 'num_workers=0',
+                    'persistent_workers=False')
     ]
     out = str(tmp_path / 'tta.json')
     result = run_tool([

@@ -71,6 +71,9 @@ def test_train_resume_test(tmp_path, tiny_cifar10):
     assert sorted(os.listdir(cwd)) == []
 
 
+# Resume stays in the default suite through test_train_resume_test and the
+# kill -9 test.
+@pytest.mark.slow
 def test_auto_resume_and_load_from(tmp_path, tiny_cifar10):
     work_dir = tmp_path / 'work'
     run_tool([
