@@ -39,6 +39,7 @@ import json
 import math
 import os
 import os.path as osp
+import statistics
 import subprocess
 import sys
 import time
@@ -223,11 +224,8 @@ def probe_with_and_without_tta(args: argparse.Namespace, name: str,
 
 def mean_std(values: List[float]) -> Tuple[float, float]:
     """Mean and sample standard deviation (0 for one value)."""
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, 0.0
-    var = sum((v - mean)**2 for v in values) / (len(values) - 1)
-    return mean, math.sqrt(var)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return statistics.fmean(values), std
 
 
 def mvmr_job(args: argparse.Namespace, seconds: Dict[str, float]) -> dict:

@@ -131,7 +131,6 @@ class MVMR(BaseSelfSupervisor):
         self.view_dcor_weight = view_dcor_weight
         self.repr_weight = repr_weight
         self.dcor_scale = dcor_scale
-        self._cached_features: Optional[Dict[str, torch.Tensor]] = None
         if image_size is not None:
             self._probe_representations(in_channels, image_size)
 
@@ -155,8 +154,6 @@ class MVMR(BaseSelfSupervisor):
             self, original: torch.Tensor) -> Dict[str, torch.Tensor]:
         """``phi_r(x_o)`` of every representation, without gradient, in
         float32 even under AMP (histograms and filters of fixed weights)."""
-        if self._cached_features is not None:
-            return self._cached_features
         with torch.autocast(device_type=original.device.type, enabled=False):
             return OrderedDict(
                 (name, module(original.float()))
@@ -229,6 +226,14 @@ class SlimMVMR(MultiWidthTrainMixin, MVMR):
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.init_multi_width(step_mode, loss_weighting, default_widths)
+        self._cached_features: Optional[Dict[str, torch.Tensor]] = None
+
+    def representation_features(
+            self, original: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The features of this step, computed by its first width."""
+        if self._cached_features is not None:
+            return self._cached_features
+        return super().representation_features(original)
 
     def prepare_multi_width_step(self, inputs: List[torch.Tensor],
                                  data_samples: list,
