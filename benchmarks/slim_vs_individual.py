@@ -1,17 +1,29 @@
 # Copyright (c) slim_plugins contributors. All rights reserved.
-"""Science check: one US3L run against individually trained models.
+"""Science check: one slimmable run against individually trained models.
 
-US3L claims that one slimmable pre-training run is as good at every width
-as separate models trained at each width. This script tests it on
-Fashion-MNIST with the standard tools, run as subprocesses
+US3L and SlimCLR claim that one slimmable pre-training run is as good at
+every width as separate models trained at each width. This script tests it
+on Fashion-MNIST with the standard tools, run as subprocesses
 (``tools/train.py``, ``tools/test.py``), whose logs stream through, for
 ``--seeds`` seeds (``randomness.seed`` of every run and the width sampler's
-seed):
+seed). ``--family`` picks the method (one per work dir, :data:`FAMILIES`):
+
+* ``us3l`` (default): the description below;
+* ``slimclr``: SlimCLR-MoCoV2 (switchable BN, widths 1.0 / 0.75 / 0.5 /
+  0.25, slow start after epoch 1 of 2) against MoCo v2 trained at each of
+  its widths: the same config with ``[w]`` as the width list of the
+  backbone, the projector and the algorithm (one BN per layer, the key
+  encoder at ``w``, nothing to distil), probed with the switchable probe
+  (each width's own BN statistics, nothing calibrated). SlimCLR takes one
+  optimizer step per iteration (the widths' gradients are accumulated), so
+  at equal iterations every weight of every model is updated once per
+  iteration.
 
 1. **US3L (one run)**: the US3L config of ``make demo`` (default
    ``tools/run_demo.py``'s ``US3L_CFG``), unchanged. Each ``--ablations``
    name adds one more row: the same run with one setting changed
-   (:data:`ABLATIONS`).
+   (:data:`US3L_ABLATIONS`, :data:`SLIMCLR_ABLATIONS`); an ablation of the
+   probe alone probes the one run's checkpoint of the same seed.
 2. **individual**: for each of ``--widths``, the same config trained at that
    single width: the width sampler is replaced by
    ``AllWidthsSampler(widths=[w])`` (``model.default_widths=[w]`` too) and
@@ -86,9 +98,6 @@ sys.path.insert(0, osp.join(ROOT, 'tools'))
 from run_demo import US3L_CFG, US3L_PROBE_CFG  # noqa: E402
 from tool_utils import fail, load_config  # noqa: E402
 
-US3L_LABEL = 'US3L (one run)'
-INDIVIDUAL_LABEL = 'individual'
-COMPUTE_LABEL = 'individual, equal compute'
 METRIC = 'accuracy/top1'
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 SAMPLER_HOOK = 'WidthSamplingHook'
@@ -98,9 +107,10 @@ VIEWS = 2
 # Forward + backward of a student width, in forwards (backward ~ 2x).
 TRAIN_FORWARDS = 3
 FAIRNESS = ('iterations', 'compute')
-# One setting of the US3L run changed per row: (pre-training options,
-# probe options). ``{sampler}`` is the width sampler's config key.
-ABLATIONS: Dict[str, tuple] = {
+# One setting of the one run changed per row: (pre-training options, probe
+# options). ``{sampler}`` is the width sampler's config key. A row without
+# pre-training options probes the one run's own checkpoint.
+US3L_ABLATIONS: Dict[str, tuple] = {
     'no-distill': (['model.distill=False'], []),
     'no-group-reg': (['model.group_reg=None'], []),
     'accumulate': (['model.step_mode=accumulate'], []),
@@ -115,17 +125,18 @@ ABLATIONS: Dict[str, tuple] = {
 }
 # --tiny: 8-channel networks, small batches, no dataloader workers (tests
 # and smoke runs on a few generated images).
-# and smoke runs on a few generated images).
+TINY_TRAIN_LOADER = [
+    'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False',
+    'default_hooks.logger.interval=1'
+]
 TINY_PRETRAIN = [
     'model.backbone.stem_channels=8', 'model.backbone.base_channels=8',
     'model.neck.in_channels=64', 'model.neck.hid_channels=32',
     'model.neck.out_channels=16', 'model.aux_predictor.in_channels=16',
     'model.aux_predictor.hid_channels=32',
-    'model.aux_predictor.out_channels=16', 'train_dataloader.batch_size=4',
-    'train_dataloader.num_workers=0',
-    'train_dataloader.persistent_workers=False',
-    'default_hooks.logger.interval=1'
-]
+    'model.aux_predictor.out_channels=16'
+] + TINY_TRAIN_LOADER
 TINY_PROBE = [
     'model.backbone.stem_channels=8', 'model.backbone.base_channels=8',
     'model.head.in_channels=64', 'default_hooks.logger.interval=1'
@@ -134,6 +145,66 @@ TINY_PROBE = [
     for loader in LOADERS
     for key in ('batch_size=8', 'num_workers=0', 'persistent_workers=False')
 ]
+SLIMCLR_CFG = ('configs/slimclr/'
+               'slimclr-mocov2_slim-resnet18_1xb64-coslr-2e_fashion-mnist.py')
+SLIMCLR_PROBE_CFG = ('configs/slimclr/benchmarks/slim-resnet18_switchable-'
+                     'linear-1xb128-coslr-1e_fashion-mnist.py')
+SLIMCLR_ABLATIONS: Dict[str, tuple] = {
+    'no-slow-start': (['{sampler}.start_epoch=0',
+                       'param_scheduler.0.slow_start=0'], []),
+    'no-distill': (['model.distill_weight=0.0'], []),
+    'reference-kd': ([
+        'model.kd_on_raw_cosines=True', 'model.distill_temperature=5.0'
+    ], []),
+    'uniform-weighting': (['model.loss_weighting=uniform'], []),
+    'probe-distill': ([], ['model.head.distill_weight=0.5']),
+    'probe-no-bn': ([], ['model.head.feature_norm=False']),
+}
+TINY_SLIMCLR_PRETRAIN = [
+    'model.backbone.stem_channels=8', 'model.backbone.base_channels=8',
+    'model.neck.in_channels=64', 'model.neck.hid_channels=64',
+    'model.queue_len=64'
+] + TINY_TRAIN_LOADER
+
+
+class Family(NamedTuple):
+    """A slimmable method and the single-width models it is compared with.
+
+    Args:
+        method (str): Name of the method (rows: ``<method> (one run)``,
+            ``<method> <ablation>``).
+        individual (str): Row of the individually trained models.
+        config (str): Pre-training config of the one run.
+        probe_config (str): Its per-width probe config.
+        widths (list[float]): Default ``--widths``.
+        ablations (dict): Ablation rows (see :data:`US3L_ABLATIONS`).
+        tiny_pretrain (list[str]): ``--tiny`` pre-training options.
+        tiny_probe (list[str]): ``--tiny`` probe options.
+    """
+    method: str
+    individual: str
+    config: str
+    probe_config: str
+    widths: List[float]
+    ablations: Dict[str, tuple]
+    tiny_pretrain: List[str]
+    tiny_probe: List[str]
+
+    @property
+    def label(self) -> str:
+        """Row of the one run."""
+        return f'{self.method} (one run)'
+
+
+FAMILIES: Dict[str, Family] = {
+    'us3l':
+    Family('US3L', 'individual', US3L_CFG, US3L_PROBE_CFG,
+           [1.0, 0.5, 0.25], US3L_ABLATIONS, TINY_PRETRAIN, TINY_PROBE),
+    'slimclr':
+    Family('SlimCLR-MoCoV2', 'individual MoCoV2', SLIMCLR_CFG,
+           SLIMCLR_PROBE_CFG, [1.0, 0.75, 0.5, 0.25], SLIMCLR_ABLATIONS,
+           TINY_SLIMCLR_PRETRAIN, TINY_PROBE),
+}
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -149,19 +220,29 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=osp.join(ROOT, 'data', 'fashion_mnist'),
         help='Fashion-MNIST idx files (tools/data/prepare_fashion_mnist.py)')
     parser.add_argument(
-        '--widths', type=float, nargs='+', default=[1.0, 0.5, 0.25],
-        help='widths of the individually trained models')
+        '--family', choices=sorted(FAMILIES), default='us3l',
+        help='the slimmable method: US3L (universally slimmable, against '
+        'SimCLR-Momentum at one width) or SlimCLR-MoCoV2 (switchable BN at '
+        'its fixed widths, against MoCo v2 at one width)')
+    parser.add_argument(
+        '--widths', type=float, nargs='+', default=None,
+        help='widths of the individually trained models (default: US3L '
+        '1.0 0.5 0.25, SlimCLR its four widths)')
     parser.add_argument(
         '--seeds', type=int, default=3,
         help='number of seeds (0, 1, ...) of every run; mean +- std over '
         'them is reported')
     parser.add_argument(
-        '--fairness', nargs='+', choices=FAIRNESS, default=list(FAIRNESS),
+        '--fairness', nargs='*', choices=FAIRNESS, default=list(FAIRNESS),
         help='equal iterations for every model, and/or individual models '
-        'sharing the US3L run\'s training MACs')
+        'sharing the one run\'s training MACs; none: the one run and its '
+        'ablations only')
+    ablations = sorted({a for f in FAMILIES.values() for a in f.ablations})
     parser.add_argument(
-        '--ablations', nargs='*', choices=sorted(ABLATIONS), default=[],
-        help='extra US3L rows, each with one setting changed')
+        '--ablations', nargs='*', choices=ablations, default=[],
+        help='extra rows of the one run, each with one setting changed '
+        '(US3L: ' + ', '.join(US3L_ABLATIONS) + '; SlimCLR: ' +
+        ', '.join(SLIMCLR_ABLATIONS) + ')')
     parser.add_argument(
         '--iters', type=int, default=None,
         help='pre-training iterations of every model (default: the '
@@ -175,10 +256,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='in-place distillation of the US3L probe between widths '
         '(default 0: independent probes, like the single-width ones)')
     parser.add_argument(
-        '--config', default=US3L_CFG, help='US3L pre-training config')
+        '--config', default=None,
+        help='pre-training config of the one run (default: the family\'s '
+        'Fashion-MNIST config)')
     parser.add_argument(
-        '--probe-config', default=US3L_PROBE_CFG,
-        help='per-width linear probe config')
+        '--probe-config', default=None,
+        help='per-width linear probe config (default: the family\'s)')
     parser.add_argument(
         '--pretrain-options', nargs='+', default=[], metavar='KEY=VALUE',
         help='extra --cfg-options of every pre-training run')
@@ -204,8 +287,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                      f'must lie in [0, 1].')
     args.work_dir = osp.abspath(args.work_dir)
     args.data_root = osp.abspath(args.data_root)
-    args.config = _in_repo(args.config)
-    args.probe_config = _in_repo(args.probe_config)
+    family = FAMILIES[args.family]
+    unknown = [a for a in args.ablations if a not in family.ablations]
+    if unknown:
+        parser.error(f'--ablations {unknown} are not ablations of '
+                     f'--family {args.family}; choose from '
+                     f'{sorted(family.ablations)}.')
+    if args.widths is None:
+        args.widths = list(family.widths)
+    args.config = _in_repo(args.config or family.config)
+    args.probe_config = _in_repo(args.probe_config or family.probe_config)
     return args
 
 
@@ -239,11 +330,21 @@ def width_label(width: float) -> str:
 
 
 def check_widths(widths: Sequence[float], cfg: Config) -> List[float]:
-    """``widths`` sorted high to low; each must be in the backbone range."""
+    """``widths`` sorted high to low; each must be in the backbone range
+    (universally slimmable) or its list (fixed widths, switchable BN)."""
     widths = [float(w) for w in widths]
     if len(set(widths)) != len(widths):
         fail(f'--widths {widths} has duplicates; give each width once.')
-    low, high = cfg.model.backbone.get('width_range', (0.0, 1.0))
+    backbone = cfg.model.backbone
+    if backbone.get('width_mode') == 'switchable':
+        listed = [float(w) for w in backbone.get('widths', ())]
+        bad = [w for w in widths if not any(
+            abs(w - v) < 1e-6 for v in listed)]
+        if bad:
+            fail(f'--widths {bad} are not widths of the switchable backbone '
+                 f'of the pre-training config ({listed}); choose from them.')
+        return sorted(widths, reverse=True)
+    low, high = backbone.get('width_range', (0.0, 1.0))
     bad = [w for w in widths if not low <= w <= high]
     if bad:
         fail(f'--widths {bad} lie outside the backbone\'s width_range '
@@ -310,20 +411,29 @@ def iters_options(cfg: Config, iters: Optional[int]) -> List[str]:
 
 
 def individual_options(cfg: Config, width: float) -> List[str]:
-    """Options turning the US3L config into a single-width model.
+    """Options turning the one run's config into a single-width model.
 
     The widths of every step become ``[width]`` (the sampler hook gets an
-    ``AllWidthsSampler``; ``default_widths`` for a config without one) and
-    distillation is off, so the EMA teacher runs at ``width`` too.
+    ``AllWidthsSampler``). A universally slimmable model (US3L) also gets
+    ``default_widths=[width]`` and ``distill=False``, so its EMA teacher
+    runs at ``width`` too. A model of fixed widths (switchable BN,
+    SlimCLR) gets ``[width]`` as the width list of the backbone, the neck
+    and the algorithm: one BN per layer, channels ``int(C width)``, the key
+    encoder at ``width``, nothing to distil; the loss weighting of one
+    width is 1 under every option.
 
     Args:
-        cfg (Config): The merged US3L pre-training config.
+        cfg (Config): The merged pre-training config of the one run.
         width (float): The width of the individual model.
 
     Returns:
         list[str]: ``KEY=VALUE`` options.
     """
-    options = ['model.distill=False', f'model.default_widths=[{width}]']
+    if cfg.model.backbone.get('width_mode') == 'switchable':
+        options = [f'model.{part}widths=[{width}]'
+                   for part in ('', 'backbone.', 'neck.')]
+    else:
+        options = ['model.distill=False', f'model.default_widths=[{width}]']
     for i in hook_indices(cfg, SAMPLER_HOOK):
         key = f'custom_hooks.{i}.sampler'
         options += [
@@ -351,6 +461,9 @@ def probe_options(cfg: Config, widths: Sequence[float],
         f'model.widths={listed}', f'model.head.widths={listed}',
         f'model.head.distill_weight={distill_weight}'
     ]
+    if cfg.model.backbone.get('width_mode') == 'switchable':
+        # one BN per width: the probe's list is the checkpoint's
+        options.append(f'model.backbone.widths={listed}')
     for loop in ('val_cfg', 'test_cfg'):
         if cfg.get(loop, None) and 'widths' in cfg[loop]:
             options.append(f'{loop}.widths={listed}')
@@ -444,6 +557,18 @@ def step_widths(cfg: Config, macs: Callable[[float], float]) -> tuple:
     name = sampler.type
     if name == 'AllWidthsSampler':
         return len(sampler.widths), sum(macs(w) for w in sampler.widths)
+    if name == 'SlowStartSampler':
+        # the largest width alone before start_epoch, the list after
+        widths = sampler.sampler
+        if not isinstance(widths, (list, tuple)):
+            fail(f'training_cost: SlowStartSampler over {widths!r}: the '
+                 f'cost model needs a list of widths.')
+        epochs = cfg.train_cfg.max_epochs
+        slow = min(sampler.get('start_epoch', 0), epochs)
+        count = (slow + (epochs - slow) * len(widths)) / epochs
+        total = (slow * macs(max(widths)) +
+                 (epochs - slow) * sum(macs(w) for w in widths)) / epochs
+        return count, total
     low, high = sampler.get('width_range', (0.25, 1.0))
     n = sampler.get('num_samples', 3 if name != 'RandomSampler' else 2)
     if name == 'SandwichSampler':
@@ -469,22 +594,27 @@ def step_widths(cfg: Config, macs: Callable[[float], float]) -> tuple:
                 total += n * uniform_mean(macs, lo, high)
         return count / epochs, total / epochs
     fail(f'training_cost: no cost model for width sampler {name!r}; '
-         f'supported: AllWidthsSampler, SandwichSampler, RandomSampler, '
-         f'US3LScheduleSampler.')
+         f'supported: AllWidthsSampler, SlowStartSampler, SandwichSampler, '
+         f'RandomSampler, US3LScheduleSampler.')
 
 
 def training_cost(cfg: Config, iters: int,
                   macs: Callable[[float], float]) -> Cost:
-    """Optimizer steps and training MACs of ``iters`` US3L iterations.
+    """Optimizer steps and training MACs of ``iters`` iterations.
 
-    Per iteration and image, over both views: every student width costs
-    ``TRAIN_FORWARDS`` (3) forwards (forward + backward); the EMA teacher
-    one forward at its width when sub-networks are distilled to it
+    US3L, per iteration and image, over both views: every student width
+    costs ``TRAIN_FORWARDS`` (3) forwards (forward + backward); the EMA
+    teacher one forward at its width when sub-networks are distilled to it
     (``distill=True``), or one forward at each width when every width is
     trained against the EMA copy at its own width (``distill=False``);
     ``teacher='max_width'`` adds one forward of the largest width. One
     optimizer step per width with ``step_mode='per_width'``, one per
     iteration with ``'accumulate'``.
+
+    SlimCLR-MoCoV2, per iteration and image: the query view through every
+    student width (``TRAIN_FORWARDS`` forwards each), the key view once
+    through the key encoder at the largest width; one optimizer step per
+    iteration (the widths' gradients are accumulated).
 
     Args:
         cfg (Config): The merged pre-training config.
@@ -496,6 +626,11 @@ def training_cost(cfg: Config, iters: int,
     """
     model = cfg.model
     count, student = step_widths(cfg, macs)
+    batch = cfg.train_dataloader.batch_size
+    if model.get('type') == 'SlimCLRMoCoV2':
+        key_width = max(float(w) for w in model.backbone.widths)
+        per_image = TRAIN_FORWARDS * student + macs(key_width)
+        return Cost(iters, iters, iters * batch * per_image)
     teacher = 0.0
     has_ema = model.get('momentum', None) is not None
     if model.get('distill', True):
@@ -506,7 +641,6 @@ def training_cost(cfg: Config, iters: int,
     elif has_ema:
         teacher += student
     per_image = VIEWS * (TRAIN_FORWARDS * student + teacher)
-    batch = cfg.train_dataloader.batch_size
     per_iter_steps = count if model.get('step_mode',
                                         'per_width') == 'per_width' else 1
     return Cost(iters, iters * per_iter_steps, iters * batch * per_image)
@@ -685,12 +819,16 @@ class Run(NamedTuple):
         pretrain (list[str]): Pre-training options (seed and data aside).
         probe (list[str]): Probe options (seed and data aside).
         widths (list[float]): Widths its probe reports into the row.
+        pretrained_by (str, optional): Another run whose pre-trained
+            checkpoint (same seed) this one probes instead of pre-training
+            (an ablation of the probe alone).
     """
     name: str
     label: str
     pretrain: List[str]
     probe: List[str]
     widths: List[float]
+    pretrained_by: Optional[str] = None
 
 
 def run_seed(run_: Run, seed: int, args: argparse.Namespace,
@@ -709,10 +847,17 @@ def run_seed(run_: Run, seed: int, args: argparse.Namespace,
         return done
     seconds: Dict[str, float] = {}
     pre_dir = osp.join(out, 'pretrain')
+    if run_.pretrained_by is not None:
+        pre_dir = osp.join(args.work_dir, 'runs', run_.pretrained_by,
+                           f'seed{seed}', 'pretrain')
     pre_cfg = merged_config(args.config, run_.pretrain)
     pretrain_options = run_.pretrain + seed_options(pre_cfg, seed)
     marker = osp.join(pre_dir, 'pretrain_done.json')
     finished = read_json(marker)
+    if finished is None and run_.pretrained_by is not None:
+        fail(f'{run_.name} seed {seed} probes the checkpoint of '
+             f'{run_.pretrained_by}, which has not finished ({marker} is '
+             f'missing).')
     if finished is None:
         step = f'pretrain {run_.name} seed {seed}'
         run(step, [
@@ -741,13 +886,22 @@ def run_seed(run_: Run, seed: int, args: argparse.Namespace,
     return result
 
 
-def check_settings(work_dir: str, settings: dict) -> None:
-    """Key ``work_dir`` to ``settings``; refuse a folder of another."""
+def check_settings(work_dir: str, settings: dict,
+                   defaults: Optional[dict] = None) -> None:
+    """Key ``work_dir`` to ``settings``; refuse a folder of another.
+
+    Args:
+        work_dir (str): The benchmark's folder.
+        settings (dict): The configuration of this invocation.
+        defaults (dict, optional): Values of keys that a folder written
+            before the key existed holds implicitly.
+    """
     path = osp.join(work_dir, 'settings.json')
     old = read_json(path)
     if old is None:
         write_json(path, settings)
         return
+    old = dict(defaults or {}, **old)
     diff = sorted(k for k in set(old) | set(settings)
                   if old.get(k) != settings.get(k))
     if diff:
@@ -787,10 +941,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         fail(f'data root {args.data_root!r} does not exist; prepare '
              f'Fashion-MNIST with `python tools/data/prepare_fashion_mnist.py'
              f' --out {args.data_root}` or pass --data-root.')
+    family = FAMILIES[args.family]
     if args.tiny:
-        args.pretrain_options = TINY_PRETRAIN + args.pretrain_options
+        args.pretrain_options = family.tiny_pretrain + args.pretrain_options
         probe_cfg = merged_config(args.probe_config, args.probe_options)
-        args.probe_options = TINY_PROBE + [
+        args.probe_options = family.tiny_probe + [
             f'custom_hooks.{i}.num_batches=2'
             for i in hook_indices(probe_cfg, CALIBRATION_HOOK)
         ] + args.probe_options
@@ -798,25 +953,26 @@ def main(argv: Optional[List[str]] = None) -> None:
     probe_cfg = merged_config(args.probe_config, args.probe_options)
     widths = check_widths(args.widths, pre_cfg)
     probe_widths = list(probe_cfg.model.get('widths', ()))
-    us3l_widths = sorted({float(w) for w in probe_widths} | set(widths),
-                         reverse=True)
-    check_widths(us3l_widths, probe_cfg)
+    family_widths = sorted({float(w) for w in probe_widths} | set(widths),
+                           reverse=True)
+    check_widths(family_widths, probe_cfg)
     check_settings(
         args.work_dir,
-        dict(config=osp.relpath(args.config, ROOT),
+        dict(family=args.family, config=osp.relpath(args.config, ROOT),
              probe_config=osp.relpath(args.probe_config, ROOT),
              iters=args.iters, probe_epochs=args.probe_epochs,
              probe_distill_weight=args.probe_distill_weight,
              pretrain_options=args.pretrain_options,
-             probe_options=args.probe_options, tiny=args.tiny))
+             probe_options=args.probe_options, tiny=args.tiny),
+        defaults=dict(family='us3l'))
     macs = BackboneMACs(pre_cfg)
     seeds = list(range(args.seeds))
 
     pre_common = (data_options(args.data_root, pre_cfg) +
                   args.pretrain_options)
     probe_common = data_options(args.data_root, probe_cfg)
-    probe_us3l = probe_common + probe_options(
-        probe_cfg, us3l_widths, args.probe_epochs,
+    probe_family = probe_common + probe_options(
+        probe_cfg, family_widths, args.probe_epochs,
         args.probe_distill_weight) + args.probe_options
 
     def family_run(name: str, label: str, extra_pre: List[str],
@@ -828,11 +984,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         cfg = merged_config(args.config, pre_common + extra_pre)
         return Run(name, label,
                    pre_common + iters_options(cfg, args.iters) + extra_pre,
-                   probe_us3l + extra_probe, us3l_widths)
+                   probe_family + extra_probe, family_widths,
+                   None if extra_pre or name == args.family else args.family)
 
-    family = [family_run('us3l', US3L_LABEL, [], [])] + [
-        family_run(f'us3l_{name}', f'US3L {name}', *ABLATIONS[name])
-        for name in args.ablations
+    runs = [family_run(args.family, family.label, [], [])] + [
+        family_run(f'{args.family}_{name}', f'{family.method} {name}',
+                   *family.ablations[name]) for name in args.ablations
     ]
 
     def individual_run(width: float, label: str, iters: Optional[int],
@@ -848,9 +1005,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                        probe_cfg, [width], args.probe_epochs, 0.0) +
                    args.probe_options, [width])
 
-    runs = list(family)
     if 'iterations' in args.fairness:
-        runs += [individual_run(w, INDIVIDUAL_LABEL, args.iters)
+        runs += [individual_run(w, family.individual, args.iters)
                  for w in widths]
     results: Dict[str, Dict[int, dict]] = {}
     for seed in seeds:
@@ -859,8 +1015,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                 run_, seed, args, macs)
 
     if 'compute' in args.fairness:
-        # The one US3L run's training MACs, split evenly among the widths.
-        reference = results['us3l'][seeds[0]]
+        # The one run's training MACs, split evenly among the widths.
+        reference = results[args.family][seeds[0]]
         budget = reference['train_macs'] / len(widths)
         for width in widths:
             options = pre_common + individual_options(pre_cfg, width)
@@ -871,7 +1027,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                 fail(f'equal compute: width {width} gets {budget:.3g} MACs, '
                      f'less than one iteration ({per_iter:.3g}); raise '
                      f'--iters.')
-            run_ = individual_run(width, COMPUTE_LABEL, iters,
+            run_ = individual_run(width, f'{family.individual}, equal '
+                                  f'compute', iters,
                                   reference['iters'])
             runs.append(run_)
             for seed in seeds:
@@ -896,7 +1053,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             pretrain_seconds=aggregate(
                 [r['pretrain_seconds'] for r in seed_results]))
     png = osp.join(args.work_dir, 'slim_vs_individual.png')
-    plot(png, us3l_widths, rows, macs)
+    plot(png, family_widths, rows, macs)
 
     cost_lines = ['| run | row | iterations | optimizer steps | training '
                   'MACs (G) | pre-training wall time (s) |',
@@ -908,18 +1065,19 @@ def main(argv: Optional[List[str]] = None) -> None:
             f'{c["pretrain_seconds"]["mean"]:.0f} |')
     print('\n'.join([
         '', f'Fashion-MNIST, per-width linear probe (frozen backbone, BN '
-        f'calibrated per width), test top-1 (%), mean +- std over seeds '
+        f'statistics per width), test top-1 (%), mean +- std over seeds '
         f'{seeds}:', '',
-        table(us3l_widths, rows), '', 'Training cost (per seed; optimizer '
+        table(family_widths, rows), '', 'Training cost (per seed; optimizer '
         'steps and MACs expected over the random widths):', '',
         '\n'.join(cost_lines)
     ]))
     summary = dict(
+        family=args.family,
         config=args.config,
         probe_config=args.probe_config,
         seeds=seeds,
         widths=widths,
-        us3l_probe_widths=us3l_widths,
+        family_probe_widths=family_widths,
         fairness=args.fairness,
         ablations=args.ablations,
         metric=METRIC,

@@ -97,6 +97,81 @@ def test_individual_model_is_the_us3l_config_at_one_width():
     torch.testing.assert_close(log['loss_base@w0.5'], expected)
 
 
+def test_individual_model_is_the_slimclr_config_at_one_width():
+    path = osp.join(REPO_ROOT, bench.SLIMCLR_CFG)
+    slim_cfg = bench.merged_config(path, bench.TINY_SLIMCLR_PRETRAIN)
+    (index, ) = bench.hook_indices(slim_cfg, 'WidthSamplingHook')
+    cfg = bench.merged_config(
+        path, bench.TINY_SLIMCLR_PRETRAIN +
+        bench.individual_options(slim_cfg, 0.5))
+    # Only the width lists and the sampler differ from the SlimCLR config.
+    changed = ('model.widths', 'model.backbone.widths', 'model.neck.widths',
+               f'custom_hooks.{index}.sampler')
+    assert _without(cfg, *changed) == _without(slim_cfg, *changed)
+    assert list(cfg.model.backbone.widths) == [0.5]
+    assert list(cfg.model.neck.widths) == [0.5]
+
+    model = _model(cfg)
+    assert model.widths == [0.5] and model.teacher_width == 0.5
+    # The backbone runs at int(64 x 0.5) = 32 output channels, and a step
+    # trains that width alone, with the contrastive loss at weight 1.
+    assert model.backbone(torch.zeros(2, 1, 28, 28))[0].shape[1] == 32
+    gen = torch.Generator().manual_seed(1)
+    batch = dict(
+        inputs=[
+            torch.randint(0, 256, (4, 1, 28, 28), generator=gen).float()
+            for _ in range(2)
+        ],
+        data_samples=None)
+    log = model.train_step(
+        batch,
+        OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.0)))
+    assert {k for k in log if '@' in k} == {
+        'loss@w0.5', 'loss_contrast@w0.5'
+    }
+    torch.testing.assert_close(log['loss@w0.5'], log['loss_contrast@w0.5'])
+
+
+def test_switchable_widths_and_probe():
+    path = osp.join(REPO_ROOT, bench.SLIMCLR_CFG)
+    cfg = bench.merged_config(path, [])
+    assert bench.check_widths([0.25, 1.0], cfg) == [1.0, 0.25]
+    with pytest.raises(SystemExit, match=r'not widths of the switchable '
+                       r'backbone .*\[1.0, 0.75, 0.5, 0.25\]'):
+        bench.check_widths([0.6], cfg)
+    # The probe's switchable backbone holds the checkpoint's width list.
+    probe_path = osp.join(REPO_ROOT, bench.SLIMCLR_PROBE_CFG)
+    probe = bench.merged_config(probe_path, bench.TINY_PROBE)
+    assert bench.hook_indices(probe, 'BNCalibrationHook') == []
+    options = bench.probe_options(probe, [0.25], None, 0.0)
+    assert 'model.backbone.widths=[0.25]' in options
+    probe = bench.merged_config(probe_path, bench.TINY_PROBE + options)
+    model_cfg = copy.deepcopy(probe.model)
+    model_cfg.backbone.pop('init_cfg')
+    assert MODELS.build(model_cfg).train_widths == [0.25]
+
+
+def test_family_arguments():
+    args = bench.parse_args(['--family', 'slimclr'])
+    assert args.widths == [1.0, 0.75, 0.5, 0.25]
+    assert args.config.endswith(bench.SLIMCLR_CFG)
+    assert args.probe_config.endswith(bench.SLIMCLR_PROBE_CFG)
+    assert bench.parse_args([]).widths == [1.0, 0.5, 0.25]
+    with pytest.raises(SystemExit):  # a SlimCLR ablation for US3L
+        bench.parse_args(['--ablations', 'no-slow-start'])
+    assert bench.parse_args(['--fairness']).fairness == []
+
+
+def test_probe_ablation_needs_the_pretrained_run(tmp_path):
+    args = bench.parse_args(['--work-dir', str(tmp_path)])
+    run = bench.Run('us3l_probe-no-bn', 'US3L probe-no-bn', [], [], [1.0],
+                    pretrained_by='us3l')
+    with pytest.raises(SystemExit, match=r'checkpoint of us3l, which has '
+                       r'not finished'):
+        bench.run_seed(run, 0, args, lambda w: 1.0)
+    assert not (tmp_path / 'runs' / 'us3l_probe-no-bn').exists()
+
+
 def test_iters_options_keep_the_epochs():
     cfg = Config(
         dict(
@@ -207,6 +282,28 @@ def test_training_cost_on_a_hand_checkable_case():
     assert cost.macs == pytest.approx(4 * 8 * (3 * student + 100))
 
 
+def test_slimclr_training_cost_on_a_hand_checkable_case():
+    macs = {1.0: 100, 0.5: 30}.__getitem__
+    cfg = Config(
+        dict(
+            model=dict(type='SlimCLRMoCoV2',
+                       backbone=dict(widths=[1.0, 0.5])),
+            train_cfg=dict(max_epochs=4),
+            train_dataloader=dict(batch_size=4),
+            custom_hooks=[
+                dict(
+                    type='WidthSamplingHook',
+                    sampler=dict(type='SlowStartSampler', sampler=[1.0, 0.5],
+                                 start_epoch=1))
+            ]))
+    # epoch 0: the query view through 1.0 alone; epochs 1-3 through 1.0 and
+    # 0.5; the key view once through the key encoder at 1.0:
+    # 4 images x (3 x (100 + 3 x 130) / 4 + 100) = 1870 per iteration,
+    # one optimizer step per iteration
+    cost = bench.training_cost(cfg, 10, macs)
+    assert cost == bench.Cost(10, 10, 18700)
+
+
 def test_schedule_options_stretch_the_epochs():
     cfg = Config(
         dict(
@@ -243,6 +340,13 @@ def test_work_dir_of_another_configuration_is_refused(tmp_path):
     before = (tmp_path / 'settings.json').read_text()
     with pytest.raises(SystemExit, match=r'another configuration .*iters'):
         bench.check_settings(str(tmp_path), dict(settings, iters=300))
+    assert (tmp_path / 'settings.json').read_text() == before
+    # a folder written before `family` existed holds the default
+    family = dict(family='us3l')
+    bench.check_settings(str(tmp_path), dict(settings, **family), family)
+    with pytest.raises(SystemExit, match=r'another configuration .*family'):
+        bench.check_settings(str(tmp_path), dict(settings, family='slimclr'),
+                             family)
     assert (tmp_path / 'settings.json').read_text() == before
 
 
@@ -295,3 +399,35 @@ def test_end_to_end_on_tiny_fashion_mnist(tmp_path):
                        check=False)
     assert refused.returncode != 0
     assert 'another configuration' in refused.stderr
+
+
+@pytest.mark.slow
+def test_slimclr_family_end_to_end_on_tiny_fashion_mnist(tmp_path):
+    data_root = tmp_path / 'fashion_mnist'
+    data_root.mkdir()
+    write_tiny_fashion_mnist(str(data_root))
+    work_dir = tmp_path / 'work'
+    out = run_tool([
+        SCRIPT, '--family', 'slimclr', '--work-dir',
+        str(work_dir), '--data-root',
+        str(data_root), '--iters', '4', '--probe-epochs', '1', '--tiny',
+        '--seeds', '1', '--widths', '1.0', '0.25', '--fairness',
+        'iterations', '--ablations', 'no-distill', 'probe-no-bn'
+    ], env=ONE_THREAD).stdout
+    summary = json.loads((work_dir / 'slim_vs_individual.json').read_text())
+    rows = summary['top1']
+    assert set(rows) == {
+        'SlimCLR-MoCoV2 (one run)', 'SlimCLR-MoCoV2 no-distill',
+        'SlimCLR-MoCoV2 probe-no-bn', 'individual MoCoV2'
+    }, out[-3000:]
+    assert set(rows['SlimCLR-MoCoV2 (one run)']) == {
+        '1', '0.75', '0.5', '0.25'
+    }
+    assert set(rows['individual MoCoV2']) == {'1', '0.25'}
+    # The probe ablation probes the one run's checkpoint: no pre-training.
+    assert 'pretrain slimclr_probe-no-bn' not in out
+    assert 'pretrain slimclr_no-distill seed 0' in out
+    costs = summary['costs']
+    assert costs['slimclr']['optimizer_steps'] == 4  # one per iteration
+    assert costs['individual_w0.25']['train_macs'] < \
+        costs['individual_w1']['train_macs'] < costs['slimclr']['train_macs']
