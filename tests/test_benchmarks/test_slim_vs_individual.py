@@ -51,6 +51,17 @@ def _without(cfg, *keys):
     return out
 
 
+def _two_views():
+    """A batch of two random 28x28 grey views of 4 images."""
+    gen = torch.Generator().manual_seed(1)
+    return dict(
+        inputs=[
+            torch.randint(0, 256, (4, 1, 28, 28), generator=gen).float()
+            for _ in range(2)
+        ],
+        data_samples=None)
+
+
 def test_individual_model_is_the_us3l_config_at_one_width():
     us3l_cfg = _pretrain_cfg()
     (index, ) = bench.hook_indices(us3l_cfg, 'WidthSamplingHook')
@@ -69,13 +80,7 @@ def test_individual_model_is_the_us3l_config_at_one_width():
     # One step trains width 0.5 only, against the EMA copy run at 0.5 (a
     # SimCLR-Momentum network of width 0.5): at initialisation the copy
     # equals the student, so the targets are the student's own projections.
-    gen = torch.Generator().manual_seed(1)
-    batch = dict(
-        inputs=[
-            torch.randint(0, 256, (4, 1, 28, 28), generator=gen).float()
-            for _ in range(2)
-        ],
-        data_samples=None)
+    batch = _two_views()
     views = model.data_preprocessor(copy.deepcopy(batch), True)['inputs']
     with torch.no_grad(), using_width(model.backbone, 0.5), \
             using_width(model.neck, 0.5):
@@ -116,13 +121,7 @@ def test_individual_model_is_the_slimclr_config_at_one_width():
     # The backbone runs at int(64 x 0.5) = 32 output channels, and a step
     # trains that width alone, with the contrastive loss at weight 1.
     assert model.backbone(torch.zeros(2, 1, 28, 28))[0].shape[1] == 32
-    gen = torch.Generator().manual_seed(1)
-    batch = dict(
-        inputs=[
-            torch.randint(0, 256, (4, 1, 28, 28), generator=gen).float()
-            for _ in range(2)
-        ],
-        data_samples=None)
+    batch = _two_views()
     log = model.train_step(
         batch,
         OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.0)))
