@@ -709,6 +709,32 @@ def summarize(per_seed: Dict[int, Dict[str, float]]) -> Dict[str, dict]:
     return out
 
 
+def paired_differences(
+        minuend: Dict[int, Dict[str, float]],
+        subtrahend: Dict[int, Dict[str, float]]) -> Dict[str, dict]:
+    """Per width, ``minuend - subtrahend`` of each seed, summarised.
+
+    Runs of one seed share the seed of everything but the width (data
+    order, augmentations), so the per-seed difference has less noise than
+    the difference of two means.
+
+    Args:
+        minuend (dict[int, dict[str, float]]): ``{seed: {width: top1}}``.
+        subtrahend (dict[int, dict[str, float]]): The same for the other
+            row.
+
+    Returns:
+        dict[str, dict]: :func:`summarize` of the differences at the widths
+        and seeds both rows have.
+    """
+    diffs: Dict[int, Dict[str, float]] = {}
+    for seed in sorted(set(minuend) & set(subtrahend)):
+        for key in set(minuend[seed]) & set(subtrahend[seed]):
+            diffs.setdefault(seed, {})[key] = (
+                minuend[seed][key] - subtrahend[seed][key])
+    return summarize(diffs) if diffs else {}
+
+
 def cell(value) -> str:
     """A table cell: ``mean +- std`` of a summary, or a plain number."""
     if isinstance(value, dict):
@@ -1042,6 +1068,11 @@ def main(argv: Optional[List[str]] = None) -> None:
             per_label.setdefault(run_.label, {}).setdefault(
                 seed, {}).update(result['top1'])
     rows = {label: summarize(v) for label, v in per_label.items()}
+    differences = {
+        f'{family.label} - {label}': paired_differences(
+            per_label[family.label], per_seed)
+        for label, per_seed in per_label.items() if label != family.label
+    }
     costs = {}
     for run_ in runs:
         seed_results = list(results[run_.name].values())
@@ -1067,7 +1098,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         '', f'Fashion-MNIST, per-width linear probe (frozen backbone, BN '
         f'statistics per width), test top-1 (%), mean +- std over seeds '
         f'{seeds}:', '',
-        table(family_widths, rows), '', 'Training cost (per seed; optimizer '
+        table(family_widths, rows), '', 'Differences in points, paired by '
+        'seed (mean +- std of the per-seed differences):', '',
+        table(family_widths, differences), '',
+        'Training cost (per seed; optimizer '
         'steps and MACs expected over the random widths):', '',
         '\n'.join(cost_lines)
     ]))
@@ -1082,6 +1116,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         ablations=args.ablations,
         metric=METRIC,
         top1=rows,
+        paired_differences=differences,
         costs=costs,
         probe_distill_weight=args.probe_distill_weight,
         pretrain_options=args.pretrain_options,

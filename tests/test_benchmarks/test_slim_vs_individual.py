@@ -240,6 +240,19 @@ def test_aggregation_over_seeds():
         bench.summarize({0: {'1': 80.0, '0.5': 70.0}, 1: {'1': 82.0}})
 
 
+def test_paired_differences():
+    one_run = {0: {'1': 80.0, '0.5': 70.0}, 1: {'1': 78.0, '0.5': 71.0},
+               2: {'1': 75.0, '0.5': 60.0}}
+    alone = {0: {'1': 79.0}, 1: {'1': 75.0}}  # seed 2 and 0.5 not run
+    diffs = bench.paired_differences(one_run, alone)
+    # per seed 1 and 3: mean 2, sample std sqrt(2)
+    assert list(diffs) == ['1']
+    assert diffs['1']['mean'] == 2.0 and diffs['1']['n'] == 2
+    assert diffs['1']['std'] == pytest.approx(2 ** 0.5)
+    assert diffs['1']['values'] == {0: 1.0, 1: 3.0}
+    assert bench.paired_differences(one_run, {}) == {}
+
+
 def _cost_cfg(sampler, **model):
     return Config(
         dict(
@@ -390,6 +403,10 @@ def test_end_to_end_on_tiny_fashion_mnist(tmp_path):
                  for w in ('1', '0.25'))
     assert shared <= costs['us3l']['train_macs']
     assert (work_dir / 'slim_vs_individual.png').stat().st_size > 0
+    diffs = summary['paired_differences']['US3L (one run) - individual']
+    assert set(diffs) == {'1', '0.25'}
+    assert diffs['1']['mean'] == pytest.approx(
+        us3l_rows['1']['mean'] - summary['top1']['individual']['1']['mean'])
 
     # A second run reuses every result; another configuration is refused.
     again = run_tool(argv, env=ONE_THREAD).stdout
