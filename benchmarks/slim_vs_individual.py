@@ -269,6 +269,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--probe-options', nargs='+', default=[], metavar='KEY=VALUE',
         help='extra --cfg-options of every probe run (and of the MACs)')
     parser.add_argument(
+        '--report', action='store_true',
+        help='train nothing: print the tables of the runs finished so far '
+        '(cells with fewer seeds say n=K)')
+    parser.add_argument(
         '--tiny', action='store_true',
         help='8-channel networks and small batches (tests, smoke runs)')
     args = parser.parse_args(argv)
@@ -687,31 +691,43 @@ def aggregate(values: Sequence[float]) -> Dict[str, float]:
     return dict(mean=statistics.fmean(values), std=std, n=len(values))
 
 
-def summarize(per_seed: Dict[int, Dict[str, float]]) -> Dict[str, dict]:
+def summarize(per_seed: Dict[int, Dict[str, float]],
+              seeds: Optional[Sequence[int]] = None) -> Dict[str, dict]:
     """Per width key: ``aggregate`` over the seeds and every seed's value.
 
     Args:
         per_seed (dict[int, dict[str, float]]): ``{seed: {width: top1}}``.
+        seeds (Sequence[int], optional): The seeds of the whole benchmark
+            when ``per_seed`` may be partial (``--report`` of unfinished
+            runs): a width then aggregates the seeds it has and is marked
+            ``partial`` when that is fewer. None: a width missing from
+            some seed is refused.
 
     Returns:
-        dict[str, dict]: ``{width: {mean, std, n, values: {seed: top1}}}``;
-        a width missing from some seed is refused.
+        dict[str, dict]: ``{width: {mean, std, n, values: {seed: top1}}}``
+        (plus ``partial: True`` where seeds are missing).
     """
     keys = {k for row in per_seed.values() for k in row}
     out = {}
     for key in sorted(keys, key=float, reverse=True):
         missing = [s for s, row in per_seed.items() if key not in row]
-        if missing:
+        if missing and seeds is None:
             raise ValueError(f'summarize: width {key} has no result for '
                              f'seeds {missing}.')
-        values = {s: row[key] for s, row in sorted(per_seed.items())}
+        values = {
+            s: row[key]
+            for s, row in sorted(per_seed.items()) if key in row
+        }
         out[key] = dict(aggregate(list(values.values())), values=values)
+        if seeds is not None and len(values) < len(seeds):
+            out[key]['partial'] = True
     return out
 
 
 def paired_differences(
         minuend: Dict[int, Dict[str, float]],
-        subtrahend: Dict[int, Dict[str, float]]) -> Dict[str, dict]:
+        subtrahend: Dict[int, Dict[str, float]],
+        seeds: Optional[Sequence[int]] = None) -> Dict[str, dict]:
     """Per width, ``minuend - subtrahend`` of each seed, summarised.
 
     Runs of one seed share the seed of everything but the width (data
@@ -722,6 +738,7 @@ def paired_differences(
         minuend (dict[int, dict[str, float]]): ``{seed: {width: top1}}``.
         subtrahend (dict[int, dict[str, float]]): The same for the other
             row.
+        seeds (Sequence[int], optional): See :func:`summarize`.
 
     Returns:
         dict[str, dict]: :func:`summarize` of the differences at the widths
@@ -732,13 +749,14 @@ def paired_differences(
         for key in set(minuend[seed]) & set(subtrahend[seed]):
             diffs.setdefault(seed, {})[key] = (
                 minuend[seed][key] - subtrahend[seed][key])
-    return summarize(diffs) if diffs else {}
+    return summarize(diffs, seeds) if diffs else {}
 
 
 def cell(value) -> str:
     """A table cell: ``mean +- std`` of a summary, or a plain number."""
     if isinstance(value, dict):
-        return f'{value["mean"]:.2f} +- {value["std"]:.2f}'
+        text = f'{value["mean"]:.2f} +- {value["std"]:.2f}'
+        return text + f' (n={value["n"]})' if value.get('partial') else text
     return f'{value:.2f}'
 
 
@@ -858,18 +876,20 @@ class Run(NamedTuple):
 
 
 def run_seed(run_: Run, seed: int, args: argparse.Namespace,
-             macs: Callable[[float], float]) -> dict:
+             macs: Callable[[float], float]) -> Optional[dict]:
     """Pre-train and probe ``run_`` with ``seed``, or load its result.
 
     An interrupted pre-training resumes from its last checkpoint; a result
-    file is written only when the probe has finished.
+    file is written only when the probe has finished. With
+    ``args.report`` nothing is trained: None for a run not finished.
     """
     out = osp.join(args.work_dir, 'runs', run_.name, f'seed{seed}')
     result_file = osp.join(out, 'result.json')
     done = read_json(result_file)
-    if done is not None:
-        print(f'==> {run_.name} seed {seed}: done before, '
-              f'{result_file}', flush=True)
+    if done is not None or args.report:
+        if done is not None:
+            print(f'==> {run_.name} seed {seed}: done before, '
+                  f'{result_file}', flush=True)
         return done
     seconds: Dict[str, float] = {}
     pre_dir = osp.join(out, 'pretrain')
@@ -982,6 +1002,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     family_widths = sorted({float(w) for w in probe_widths} | set(widths),
                            reverse=True)
     check_widths(family_widths, probe_cfg)
+    if args.report and not osp.isfile(
+            osp.join(args.work_dir, 'settings.json')):
+        fail(f'--report: {args.work_dir} holds no benchmark (no '
+             f'settings.json); run without --report first.')
     check_settings(
         args.work_dir,
         dict(family=args.family, config=osp.relpath(args.config, ROOT),
@@ -1035,14 +1059,19 @@ def main(argv: Optional[List[str]] = None) -> None:
         runs += [individual_run(w, family.individual, args.iters)
                  for w in widths]
     results: Dict[str, Dict[int, dict]] = {}
+
+    def record(run_: Run, seed: int) -> None:
+        result = run_seed(run_, seed, args, macs)
+        if result is not None:
+            results.setdefault(run_.name, {})[seed] = result
+
     for seed in seeds:
         for run_ in runs:
-            results.setdefault(run_.name, {})[seed] = run_seed(
-                run_, seed, args, macs)
+            record(run_, seed)
 
-    if 'compute' in args.fairness:
+    reference = results.get(args.family, {}).get(seeds[0])
+    if 'compute' in args.fairness and reference is not None:
         # The one run's training MACs, split evenly among the widths.
-        reference = results[args.family][seeds[0]]
         budget = reference['train_macs'] / len(widths)
         for width in widths:
             options = pre_common + individual_options(pre_cfg, width)
@@ -1058,23 +1087,29 @@ def main(argv: Optional[List[str]] = None) -> None:
                                   reference['iters'])
             runs.append(run_)
             for seed in seeds:
-                results.setdefault(run_.name, {})[seed] = run_seed(
-                    run_, seed, args, macs)
+                record(run_, seed)
 
     # Rows: every run's per-width top-1 over the seeds.
+    if not results:
+        fail(f'{args.work_dir} holds no finished run of this configuration '
+             f'yet; run without --report first.')
+    partial = seeds if args.report else None
     per_label: Dict[str, Dict[int, Dict[str, float]]] = {}
     for run_ in runs:
-        for seed, result in results[run_.name].items():
+        for seed, result in results.get(run_.name, {}).items():
             per_label.setdefault(run_.label, {}).setdefault(
                 seed, {}).update(result['top1'])
-    rows = {label: summarize(v) for label, v in per_label.items()}
+    rows = {label: summarize(v, partial) for label, v in per_label.items()}
     differences = {
         f'{family.label} - {label}': paired_differences(
-            per_label[family.label], per_seed)
-        for label, per_seed in per_label.items() if label != family.label
+            per_label[family.label], per_seed, partial)
+        for label, per_seed in per_label.items()
+        if label != family.label and family.label in per_label
     }
     costs = {}
     for run_ in runs:
+        if run_.name not in results:
+            continue
         seed_results = list(results[run_.name].values())
         costs[run_.name] = dict(
             label=run_.label,

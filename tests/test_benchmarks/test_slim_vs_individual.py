@@ -238,6 +238,13 @@ def test_aggregation_over_seeds():
     with pytest.raises(ValueError, match=r'width 0.5 has no result for '
                        r'seeds \[1\]'):
         bench.summarize({0: {'1': 80.0, '0.5': 70.0}, 1: {'1': 82.0}})
+    # --report of unfinished runs: the seeds a width has, marked partial
+    rows = bench.summarize({0: {'1': 80.0, '0.5': 70.0}, 1: {'1': 82.0}},
+                           seeds=[0, 1, 2])
+    assert rows['0.5'] == dict(mean=70.0, std=0.0, n=1, values={0: 70.0},
+                               partial=True)
+    assert bench.cell(rows['0.5']) == '70.00 +- 0.00 (n=1)'
+    assert bench.cell(rows['1']) == '81.00 +- 1.41 (n=2)'
 
 
 def test_paired_differences():
@@ -345,6 +352,14 @@ def test_bad_input(tmp_path):
         bench.parse_args(['--seeds', '0'])
 
 
+def test_report_of_an_empty_work_dir_is_refused(tmp_path):
+    work_dir = tmp_path / 'work'
+    with pytest.raises(SystemExit, match='holds no benchmark'):
+        bench.main(['--work-dir', str(work_dir), '--data-root',
+                    str(tmp_path), '--report'])
+    assert not work_dir.exists()
+
+
 def test_work_dir_of_another_configuration_is_refused(tmp_path):
     settings = dict(config='a.py', iters=200)
     bench.check_settings(str(tmp_path), settings)
@@ -423,13 +438,14 @@ def test_slimclr_family_end_to_end_on_tiny_fashion_mnist(tmp_path):
     data_root.mkdir()
     write_tiny_fashion_mnist(str(data_root))
     work_dir = tmp_path / 'work'
-    out = run_tool([
+    argv = [
         SCRIPT, '--family', 'slimclr', '--work-dir',
         str(work_dir), '--data-root',
         str(data_root), '--iters', '4', '--probe-epochs', '1', '--tiny',
         '--seeds', '1', '--widths', '1.0', '0.25', '--fairness',
         'iterations', '--ablations', 'no-distill', 'probe-no-bn'
-    ], env=ONE_THREAD).stdout
+    ]
+    out = run_tool(argv, env=ONE_THREAD).stdout
     summary = json.loads((work_dir / 'slim_vs_individual.json').read_text())
     rows = summary['top1']
     assert set(rows) == {
@@ -447,3 +463,11 @@ def test_slimclr_family_end_to_end_on_tiny_fashion_mnist(tmp_path):
     assert costs['slimclr']['optimizer_steps'] == 4  # one per iteration
     assert costs['individual_w0.25']['train_macs'] < \
         costs['individual_w1']['train_macs'] < costs['slimclr']['train_macs']
+
+    # --report with a third seed: the finished runs' tables, nothing trained
+    report = run_tool(argv[:argv.index('--seeds')] + ['--seeds', '2'] +
+                      argv[argv.index('--seeds') + 2:] + ['--report'],
+                      env=ONE_THREAD).stdout
+    assert '==> pretrain' not in report and '==> probe' not in report
+    assert re.search(r'^\| individual MoCoV2 \| \d+\.\d\d \+- 0\.00 '
+                     r'\(n=1\) \|', report, re.MULTILINE), report[-2000:]
