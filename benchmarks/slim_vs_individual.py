@@ -80,6 +80,7 @@ Example::
 """
 import argparse
 import glob
+import hashlib
 import json
 import math
 import os
@@ -932,6 +933,14 @@ def run_seed(run_: Run, seed: int, args: argparse.Namespace,
     return result
 
 
+def config_digest(path: str) -> str:
+    """SHA-256 of the config at ``path`` with its ``_base_`` files merged
+    (the content, not the file name: an edited base file changes it)."""
+    text = json.dumps(load_config(path).to_dict(), sort_keys=True,
+                      default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def check_settings(work_dir: str, settings: dict,
                    defaults: Optional[dict] = None) -> None:
     """Key ``work_dir`` to ``settings``; refuse a folder of another.
@@ -940,13 +949,15 @@ def check_settings(work_dir: str, settings: dict,
         work_dir (str): The benchmark's folder.
         settings (dict): The configuration of this invocation.
         defaults (dict, optional): Values of keys that a folder written
-            before the key existed holds implicitly.
+            before the key existed holds implicitly; they are written into
+            its ``settings.json`` (and named) when the rest matches.
     """
     path = osp.join(work_dir, 'settings.json')
     old = read_json(path)
     if old is None:
         write_json(path, settings)
         return
+    added = sorted(k for k in (defaults or {}) if k not in old)
     old = dict(defaults or {}, **old)
     diff = sorted(k for k in set(old) | set(settings)
                   if old.get(k) != settings.get(k))
@@ -955,6 +966,10 @@ def check_settings(work_dir: str, settings: dict,
              f'in {", ".join(diff)}: {[old.get(k) for k in diff]} there, '
              f'{[settings.get(k) for k in diff]} now); pass another '
              f'--work-dir. Nothing was changed.')
+    if added:
+        print(f'{path} predates the keys {added}; recorded them as '
+              f'{[old[k] for k in added]}.', flush=True)
+        write_json(path, old)
 
 
 def plot(path: str, widths: Sequence[float], rows: Dict[str, dict],
@@ -1006,6 +1021,8 @@ def main(argv: Optional[List[str]] = None) -> None:
             osp.join(args.work_dir, 'settings.json')):
         fail(f'--report: {args.work_dir} holds no benchmark (no '
              f'settings.json); run without --report first.')
+    digests = dict(config_digest=config_digest(args.config),
+                   probe_config_digest=config_digest(args.probe_config))
     check_settings(
         args.work_dir,
         dict(family=args.family, config=osp.relpath(args.config, ROOT),
@@ -1013,8 +1030,9 @@ def main(argv: Optional[List[str]] = None) -> None:
              iters=args.iters, probe_epochs=args.probe_epochs,
              probe_distill_weight=args.probe_distill_weight,
              pretrain_options=args.pretrain_options,
-             probe_options=args.probe_options, tiny=args.tiny),
-        defaults=dict(family='us3l'))
+             probe_options=args.probe_options, tiny=args.tiny, **digests),
+        # folders of this script before families and digests (2026-12-07)
+        defaults=dict(family='us3l', **digests))
     macs = BackboneMACs(pre_cfg)
     seeds = list(range(args.seeds))
 

@@ -370,11 +370,24 @@ def test_work_dir_of_another_configuration_is_refused(tmp_path):
     assert (tmp_path / 'settings.json').read_text() == before
     # a folder written before `family` existed holds the default
     family = dict(family='us3l')
-    bench.check_settings(str(tmp_path), dict(settings, **family), family)
     with pytest.raises(SystemExit, match=r'another configuration .*family'):
         bench.check_settings(str(tmp_path), dict(settings, family='slimclr'),
                              family)
     assert (tmp_path / 'settings.json').read_text() == before
+    bench.check_settings(str(tmp_path), dict(settings, **family), family)
+    # ... and now says so
+    assert json.loads((tmp_path / 'settings.json').read_text()) == dict(
+        settings, **family)
+
+
+def test_config_digest_follows_the_base_files(tmp_path):
+    (tmp_path / 'base.py').write_text('model = dict(depth=18)\n')
+    child = tmp_path / 'child.py'
+    child.write_text("_base_ = ['base.py']\nlr = 0.1\n")
+    first = bench.config_digest(str(child))
+    assert bench.config_digest(str(child)) == first
+    (tmp_path / 'base.py').write_text('model = dict(depth=34)\n')
+    assert bench.config_digest(str(child)) != first
 
 
 @pytest.mark.slow
