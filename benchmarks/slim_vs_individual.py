@@ -334,6 +334,12 @@ def width_label(width: float) -> str:
     return f'{width:.1f}' if round(width, 1) == width else f'{width:g}'
 
 
+def has_fixed_widths(cfg: Config) -> bool:
+    """Whether the config's backbone has a fixed width list (switchable
+    BN, SlimCLR) rather than a width range (universally slimmable)."""
+    return cfg.model.backbone.get('width_mode') == 'switchable'
+
+
 def check_widths(widths: Sequence[float], cfg: Config) -> List[float]:
     """``widths`` sorted high to low; each must be in the backbone range
     (universally slimmable) or its list (fixed widths, switchable BN)."""
@@ -341,7 +347,7 @@ def check_widths(widths: Sequence[float], cfg: Config) -> List[float]:
     if len(set(widths)) != len(widths):
         fail(f'--widths {widths} has duplicates; give each width once.')
     backbone = cfg.model.backbone
-    if backbone.get('width_mode') == 'switchable':
+    if has_fixed_widths(cfg):
         listed = [float(w) for w in backbone.get('widths', ())]
         bad = [w for w in widths if not any(
             abs(w - v) < 1e-6 for v in listed)]
@@ -434,7 +440,7 @@ def individual_options(cfg: Config, width: float) -> List[str]:
     Returns:
         list[str]: ``KEY=VALUE`` options.
     """
-    if cfg.model.backbone.get('width_mode') == 'switchable':
+    if has_fixed_widths(cfg):
         options = [f'model.{part}widths=[{width}]'
                    for part in ('', 'backbone.', 'neck.')]
     else:
@@ -466,7 +472,7 @@ def probe_options(cfg: Config, widths: Sequence[float],
         f'model.widths={listed}', f'model.head.widths={listed}',
         f'model.head.distill_weight={distill_weight}'
     ]
-    if cfg.model.backbone.get('width_mode') == 'switchable':
+    if has_fixed_widths(cfg):
         # one BN per width: the probe's list is the checkpoint's
         options.append(f'model.backbone.widths={listed}')
     for loop in ('val_cfg', 'test_cfg'):
