@@ -22,8 +22,12 @@ seed). ``--family`` picks the method (one per work dir, :data:`FAMILIES`):
 1. **US3L (one run)**: the US3L config of ``make demo`` (default
    ``tools/run_demo.py``'s ``US3L_CFG``), unchanged. Each ``--ablations``
    name adds one more row: the same run with one setting changed
-   (:data:`US3L_ABLATIONS`, :data:`SLIMCLR_ABLATIONS`); an ablation of the
-   probe alone probes the one run's checkpoint of the same seed.
+   (:data:`US3L_ABLATIONS`, :data:`SLIMCLR_ABLATIONS`), or several joined
+   by ``+`` (``no-slow-start+no-distill``: an ablation measured on top of
+   another). An ablation of the probe alone probes the one run's checkpoint
+   of the same seed; probe settings added to pre-training ablations
+   (``no-slow-start+probe-no-bn``) probe the checkpoint of those ablations'
+   row, listed earlier.
 2. **individual**: for each of ``--widths``, the same config trained at that
    single width: the width sampler is replaced by
    ``AllWidthsSampler(widths=[w])`` (``model.default_widths=[w]`` too) and
@@ -89,7 +93,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from mmengine.config import Config, DictAction
 
@@ -238,12 +242,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='equal iterations for every model, and/or individual models '
         'sharing the one run\'s training MACs; none: the one run and its '
         'ablations only')
-    ablations = sorted({a for f in FAMILIES.values() for a in f.ablations})
     parser.add_argument(
-        '--ablations', nargs='*', choices=ablations, default=[],
+        '--ablations', nargs='*', default=[], metavar='NAME[+NAME...]',
         help='extra rows of the one run, each with one setting changed '
         '(US3L: ' + ', '.join(US3L_ABLATIONS) + '; SlimCLR: ' +
-        ', '.join(SLIMCLR_ABLATIONS) + ')')
+        ', '.join(SLIMCLR_ABLATIONS) + '); NAME+NAME changes several '
+        'settings in one row (e.g. no-slow-start+no-distill)')
     parser.add_argument(
         '--iters', type=int, default=None,
         help='pre-training iterations of every model (default: the '
@@ -293,16 +297,74 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args.work_dir = osp.abspath(args.work_dir)
     args.data_root = osp.abspath(args.data_root)
     family = FAMILIES[args.family]
-    unknown = [a for a in args.ablations if a not in family.ablations]
-    if unknown:
-        parser.error(f'--ablations {unknown} are not ablations of '
-                     f'--family {args.family}; choose from '
-                     f'{sorted(family.ablations)}.')
+    try:
+        check_ablations(family, args.ablations)
+    except ValueError as error:
+        parser.error(f'--ablations (--family {args.family}): {error}')
     if args.widths is None:
         args.widths = list(family.widths)
     args.config = _in_repo(args.config or family.config)
     args.probe_config = _in_repo(args.probe_config or family.probe_config)
     return args
+
+
+def ablation_parts(family: Family, name: str) -> List[str]:
+    """The single ablations of a row name, ``a+b`` -> ``['a', 'b']``."""
+    parts = name.split('+')
+    unknown = [p for p in parts if p not in family.ablations]
+    if unknown:
+        raise ValueError(f'{unknown} in {name!r} are not ablations of this '
+                         f'family; choose from {sorted(family.ablations)}.')
+    if len(set(parts)) < len(parts):
+        raise ValueError(f'{name!r} names an ablation twice.')
+    return parts
+
+
+def ablation_options(family: Family,
+                     name: str) -> Tuple[List[str], List[str], Optional[str]]:
+    """Pre-training and probe options of an ablation row, and whose
+    checkpoint it probes.
+
+    Args:
+        family (Family): The slimmable method.
+        name (str): An ablation (``no-distill``) or several joined by
+            ``+`` (``no-slow-start+no-distill``), applied in that order.
+
+    Returns:
+        tuple: ``(pretrain_options, probe_options, pretrained_by)``, where
+        ``pretrained_by`` is the ablation (``''``: the one run) whose
+        pre-trained checkpoint a row that only adds probe settings probes;
+        None when the row pre-trains itself.
+    """
+    parts = ablation_parts(family, name)
+    pretrain = [o for p in parts for o in family.ablations[p][0]]
+    probe = [o for p in parts for o in family.ablations[p][1]]
+    pretraining = [p for p in parts if family.ablations[p][0]]
+    if len(pretraining) == len(parts):
+        return pretrain, probe, None
+    return pretrain, probe, '+'.join(pretraining)
+
+
+def check_ablations(family: Family, names: Sequence[str]) -> None:
+    """Refuse unknown, repeated or unordered ``--ablations``.
+
+    A row that adds probe settings to pre-training ablations probes the
+    checkpoint of the row of those pre-training ablations alone, which must
+    therefore come earlier in the list.
+
+    Raises:
+        ValueError: Naming the offending row.
+    """
+    seen = {''}
+    for name in names:
+        if name in seen:
+            raise ValueError(f'{name!r} is listed twice.')
+        _, _, pretrained_by = ablation_options(family, name)
+        if pretrained_by is not None and pretrained_by not in seen:
+            raise ValueError(
+                f'{name!r} probes the checkpoint of {pretrained_by!r}, '
+                f'which must be listed before it.')
+        seen.add(name)
 
 
 def _in_repo(path: str) -> str:
@@ -1049,22 +1111,25 @@ def main(argv: Optional[List[str]] = None) -> None:
         probe_cfg, family_widths, args.probe_epochs,
         args.probe_distill_weight) + args.probe_options
 
-    def family_run(name: str, label: str, extra_pre: List[str],
-                   extra_probe: List[str]) -> Run:
+    def family_run(ablation: str = '') -> Run:
+        extra_pre, extra_probe, pretrained_by = (
+            ablation_options(family, ablation) if ablation else
+            ([], [], None))
         sampler = [f'custom_hooks.{i}.sampler'
                    for i in hook_indices(pre_cfg, SAMPLER_HOOK)]
         extra_pre = [o.format(sampler=s) for o in extra_pre
                      for s in (sampler or [''])]
         cfg = merged_config(args.config, pre_common + extra_pre)
-        return Run(name, label,
+        if pretrained_by is not None:
+            pretrained_by = '_'.join(filter(None,
+                                            [args.family, pretrained_by]))
+        return Run('_'.join(filter(None, [args.family, ablation])),
+                   f'{family.method} {ablation}' if ablation else
+                   family.label,
                    pre_common + iters_options(cfg, args.iters) + extra_pre,
-                   probe_family + extra_probe, family_widths,
-                   None if extra_pre or name == args.family else args.family)
+                   probe_family + extra_probe, family_widths, pretrained_by)
 
-    runs = [family_run(args.family, family.label, [], [])] + [
-        family_run(f'{args.family}_{name}', f'{family.method} {name}',
-                   *family.ablations[name]) for name in args.ablations
-    ]
+    runs = [family_run()] + [family_run(name) for name in args.ablations]
 
     def individual_run(width: float, label: str, iters: Optional[int],
                        family_iters: Optional[int] = None) -> Run:

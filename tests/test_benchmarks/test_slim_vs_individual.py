@@ -161,6 +161,35 @@ def test_family_arguments():
     assert bench.parse_args(['--fairness']).fairness == []
 
 
+def test_combined_ablations():
+    slimclr = bench.FAMILIES['slimclr']
+    pre, probe, by = bench.ablation_options(slimclr,
+                                            'no-slow-start+no-distill')
+    assert pre == (slimclr.ablations['no-slow-start'][0] +
+                   slimclr.ablations['no-distill'][0])
+    assert probe == [] and by is None
+    # Probe settings on top of a pre-training ablation probe its checkpoint.
+    pre, probe, by = bench.ablation_options(slimclr,
+                                            'no-slow-start+probe-no-bn')
+    assert pre == slimclr.ablations['no-slow-start'][0]
+    assert probe == ['model.head.feature_norm=False']
+    assert by == 'no-slow-start'
+    assert bench.ablation_options(slimclr, 'probe-no-bn')[2] == ''
+    args = bench.parse_args([
+        '--family', 'slimclr', '--ablations', 'no-slow-start',
+        'no-slow-start+probe-no-bn', 'probe-distill'
+    ])
+    assert args.ablations[1] == 'no-slow-start+probe-no-bn'
+    for bad, message in [
+        (['no-slow-start+probe-no-bn'], "listed before it"),
+        (['no-distill', 'no-distill'], 'listed twice'),
+        (['no-distill+no-distill'], 'names an ablation twice'),
+        (['no-slow-start+no-group-reg'], "'no-group-reg'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            bench.check_ablations(slimclr, bad)
+
+
 def test_probe_ablation_needs_the_pretrained_run(tmp_path):
     args = bench.parse_args(['--work-dir', str(tmp_path)])
     run = bench.Run('us3l_probe-no-bn', 'US3L probe-no-bn', [], [], [1.0],
