@@ -107,14 +107,17 @@ METRIC = 'accuracy/top1'
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 SAMPLER_HOOK = 'WidthSamplingHook'
 CALIBRATION_HOOK = 'BNCalibrationHook'
+CALIBRATION_HOOK = 'BNCalibrationHook'
 INPUT_SHAPE = (1, 28, 28)
 VIEWS = 2
 # Forward + backward of a student width, in forwards (backward ~ 2x).
 TRAIN_FORWARDS = 3
 FAIRNESS = ('iterations', 'compute')
 # One setting of the one run changed per row: (pre-training options, probe
-# options). ``{sampler}`` is the width sampler's config key. A row without
-# pre-training options probes the one run's own checkpoint.
+# options). ``{sampling_hook}`` stands for the width-sampling hook of the
+# pre-training config (``custom_hooks.i``), ``{calibration}`` for the BN
+# calibration hook of the probe config. A row without pre-training options
+# probes the one run's own checkpoint.
 US3L_ABLATIONS: Dict[str, tuple] = {
     'no-distill': (['model.distill=False'], []),
     'no-group-reg': (['model.group_reg=None'], []),
@@ -122,11 +125,14 @@ US3L_ABLATIONS: Dict[str, tuple] = {
     'loss-weighting-5': (['model.loss_weighting=5'], []),
     'teacher-max-width': (['model.teacher=max_width'], []),
     'us3l-schedule': ([
-        '{sampler}.type=US3LScheduleSampler', 'train_cfg.max_epochs=4',
+        '{sampling_hook}.sampler.type=US3LScheduleSampler',
+        'train_cfg.max_epochs=4',
         'param_scheduler.0.T_max=4', 'param_scheduler.0.end=4'
     ], []),
     'probe-distill': ([], ['model.head.distill_weight=0.5']),
     'probe-no-bn': ([], ['model.head.feature_norm=False']),
+    # 5x the probe config's 20 calibration batches of the shared BNs
+    'probe-calibration-100': ([], ['{calibration}.num_batches=100']),
 }
 # --tiny: 8-channel networks, small batches, no dataloader workers (tests
 # and smoke runs on a few generated images).
@@ -155,7 +161,7 @@ SLIMCLR_CFG = ('configs/slimclr/'
 SLIMCLR_PROBE_CFG = ('configs/slimclr/benchmarks/slim-resnet18_switchable-'
                      'linear-1xb128-coslr-1e_fashion-mnist.py')
 SLIMCLR_ABLATIONS: Dict[str, tuple] = {
-    'no-slow-start': (['{sampler}.start_epoch=0',
+    'no-slow-start': (['{sampling_hook}.sampler.start_epoch=0',
                        'param_scheduler.0.slow_start=0'], []),
     'no-distill': (['model.distill_weight=0.0'], []),
     'reference-kd': ([
@@ -435,6 +441,39 @@ def hook_indices(cfg: Config, hook_type: str) -> List[int]:
         i for i, hook in enumerate(cfg.get('custom_hooks', []))
         if hook.get('type') == hook_type
     ]
+
+
+def hook_options(options: Sequence[str], cfg: Config, field: str,
+                 hook_type: str) -> List[str]:
+    """``options`` with ``{field}`` pointed at every ``hook_type`` hook.
+
+    Args:
+        options (Sequence[str]): ``KEY=VALUE`` strings; a key holding
+            ``{field}`` (``{calibration}.num_batches=...``) is repeated for
+            each ``hook_type`` hook of ``cfg``
+            (``custom_hooks.0.num_batches=...``).
+        cfg (Config): The config the options will be merged into.
+        field (str): The placeholder.
+        hook_type (str): The hook type it stands for.
+
+    Returns:
+        list[str]: The options, placeholders replaced.
+
+    Raises:
+        SystemExit: A placeholder used where ``cfg`` has no such hook.
+    """
+    placeholder = '{' + field + '}'
+    hooks = [f'custom_hooks.{i}' for i in hook_indices(cfg, hook_type)]
+    formatted = []
+    for option in options:
+        if placeholder not in option:
+            formatted.append(option)
+        elif not hooks:
+            fail(f'option {option!r}: the config has no {hook_type} in '
+                 f'custom_hooks.')
+        else:
+            formatted += [option.replace(placeholder, h) for h in hooks]
+    return formatted
 
 
 def data_options(data_root: str, cfg: Config) -> List[str]:
@@ -1115,10 +1154,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         extra_pre, extra_probe, pretrained_by = (
             ablation_options(family, ablation) if ablation else
             ([], [], None))
-        sampler = [f'custom_hooks.{i}.sampler'
-                   for i in hook_indices(pre_cfg, SAMPLER_HOOK)]
-        extra_pre = [o.format(sampler=s) for o in extra_pre
-                     for s in (sampler or [''])]
+        extra_pre = hook_options(extra_pre, pre_cfg, 'sampling_hook',
+                                 SAMPLER_HOOK)
+        extra_probe = hook_options(extra_probe, probe_cfg, 'calibration',
+                                   CALIBRATION_HOOK)
         cfg = merged_config(args.config, pre_common + extra_pre)
         if pretrained_by is not None:
             pretrained_by = '_'.join(filter(None,

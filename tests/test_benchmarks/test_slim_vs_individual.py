@@ -190,6 +190,33 @@ def test_combined_ablations():
             bench.check_ablations(slimclr, bad)
 
 
+def test_ablation_options_reach_the_hooks():
+    us3l = bench.FAMILIES['us3l']
+    probe_cfg = bench.merged_config(bench._in_repo(us3l.probe_config), [])
+    options = bench.hook_options(
+        us3l.ablations['probe-calibration-100'][1], probe_cfg,
+        'calibration', bench.CALIBRATION_HOOK)
+    (index, ) = bench.hook_indices(probe_cfg, bench.CALIBRATION_HOOK)
+    assert options == [f'custom_hooks.{index}.num_batches=100']
+    cfg = bench.merged_config(bench._in_repo(us3l.probe_config), options)
+    assert cfg.custom_hooks[index].num_batches == 100
+    assert probe_cfg.custom_hooks[index].num_batches == 20
+
+    slimclr = bench.FAMILIES['slimclr']
+    pre_cfg = bench.merged_config(bench._in_repo(slimclr.config), [])
+    options = bench.hook_options(slimclr.ablations['no-slow-start'][0],
+                                 pre_cfg, 'sampling_hook',
+                                 bench.SAMPLER_HOOK)
+    cfg = bench.merged_config(bench._in_repo(slimclr.config), options)
+    (index, ) = bench.hook_indices(pre_cfg, bench.SAMPLER_HOOK)
+    assert pre_cfg.custom_hooks[index].sampler.start_epoch == 1
+    assert cfg.custom_hooks[index].sampler.start_epoch == 0
+    # The placeholder of a hook the config lacks is refused, not dropped.
+    with pytest.raises(SystemExit, match='no BNCalibrationHook'):
+        bench.hook_options(['{calibration}.num_batches=100'], pre_cfg,
+                           'calibration', bench.CALIBRATION_HOOK)
+
+
 def test_probe_ablation_needs_the_pretrained_run(tmp_path):
     args = bench.parse_args(['--work-dir', str(tmp_path)])
     run = bench.Run('us3l_probe-no-bn', 'US3L probe-no-bn', [], [], [1.0],
