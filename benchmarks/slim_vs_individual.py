@@ -106,6 +106,7 @@ from tool_utils import fail, load_config  # noqa: E402
 METRIC = 'accuracy/top1'
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 SAMPLER_HOOK = 'WidthSamplingHook'
+SUBSET_KEY = 'train_dataloader.dataset.indices'
 CALIBRATION_HOOK = 'BNCalibrationHook'
 CALIBRATION_HOOK = 'BNCalibrationHook'
 INPUT_SHAPE = (1, 28, 28)
@@ -133,6 +134,13 @@ US3L_ABLATIONS: Dict[str, tuple] = {
     'probe-no-bn': ([], ['model.head.feature_norm=False']),
     # 5x the probe config's 20 calibration batches of the shared BNs
     'probe-calibration-100': ([], ['{calibration}.num_batches=100']),
+    # The control: the initialised network, probed the same way (one
+    # iteration at learning rate 0 writes the seed's initial weights as a
+    # checkpoint; the probe recalibrates the BN statistics it touched).
+    'untrained': ([
+        'optim_wrapper.optimizer.lr=0', 'train_cfg.max_epochs=1',
+        f'{SUBSET_KEY}=64'
+    ], []),
 }
 # --tiny: 8-channel networks, small batches, no dataloader workers (tests
 # and smoke runs on a few generated images).
@@ -519,7 +527,7 @@ def iters_options(cfg: Config, iters: Optional[int]) -> List[str]:
     if indices is not None and not isinstance(indices, int):
         fail(f'--iters needs train_dataloader.dataset.indices to be an int '
              f'or unset, got {type(indices).__name__}.')
-    return [f'train_dataloader.dataset.indices={images}']
+    return [f'{SUBSET_KEY}={images}']
 
 
 def individual_options(cfg: Config, width: float) -> List[str]:
@@ -1159,13 +1167,18 @@ def main(argv: Optional[List[str]] = None) -> None:
         extra_probe = hook_options(extra_probe, probe_cfg, 'calibration',
                                    CALIBRATION_HOOK)
         cfg = merged_config(args.config, pre_common + extra_pre)
+        # An ablation that sets the training subset itself (untrained) is
+        # not capped at --iters.
+        schedule = [] if any(o.startswith(SUBSET_KEY + '=')
+                             for o in extra_pre) else iters_options(
+                                 cfg, args.iters)
         if pretrained_by is not None:
             pretrained_by = '_'.join(filter(None,
                                             [args.family, pretrained_by]))
         return Run('_'.join(filter(None, [args.family, ablation])),
                    f'{family.method} {ablation}' if ablation else
                    family.label,
-                   pre_common + iters_options(cfg, args.iters) + extra_pre,
+                   pre_common + schedule + extra_pre,
                    probe_family + extra_probe, family_widths, pretrained_by)
 
     runs = [family_run()] + [family_run(name) for name in args.ablations]

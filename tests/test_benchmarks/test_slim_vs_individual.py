@@ -217,6 +217,21 @@ def test_ablation_options_reach_the_hooks():
                            'calibration', bench.CALIBRATION_HOOK)
 
 
+def test_untrained_control_is_one_step_at_learning_rate_zero():
+    us3l = bench.FAMILIES['us3l']
+    options = us3l.ablations['untrained'][0]
+    cfg = bench.merged_config(bench._in_repo(us3l.config), options)
+    assert cfg.optim_wrapper.optimizer.lr == 0
+    assert cfg.train_cfg.max_epochs == 1
+    # One batch of the training subset, dropped last or not: one iteration.
+    assert (cfg.train_dataloader.dataset.indices ==
+            cfg.train_dataloader.batch_size)
+    # Setting the subset itself, it is not capped at --iters (which would
+    # refuse a 64-image subset for 400 iterations).
+    with pytest.raises(SystemExit, match='more than the config'):
+        bench.iters_options(cfg, 400)
+
+
 def test_probe_ablation_needs_the_pretrained_run(tmp_path):
     args = bench.parse_args(['--work-dir', str(tmp_path)])
     run = bench.Run('us3l_probe-no-bn', 'US3L probe-no-bn', [], [], [1.0],
