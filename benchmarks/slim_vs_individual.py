@@ -869,9 +869,14 @@ def paired_differences(
 
 
 def cell(value) -> str:
-    """A table cell: ``mean +- std`` of a summary, or a plain number."""
+    """A table cell: ``mean +- std`` of a summary, or a plain number.
+
+    One seed has no spread: its cell is the value alone.
+    """
     if isinstance(value, dict):
-        text = f'{value["mean"]:.2f} +- {value["std"]:.2f}'
+        text = f'{value["mean"]:.2f}'
+        if value['n'] > 1:
+            text += f' +- {value["std"]:.2f}'
         return text + f' (n={value["n"]})' if value.get('partial') else text
     return f'{value:.2f}'
 
