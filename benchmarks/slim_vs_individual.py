@@ -1252,6 +1252,16 @@ def main(argv: Optional[List[str]] = None) -> None:
         for label, per_seed in per_label.items()
         if label != family.label and family.label in per_label
     }
+    # Every ablation against the individual models too: does any setting
+    # reach them?
+    if family.individual in per_label:
+        differences.update({
+            f'{label} - {family.individual}': paired_differences(
+                per_seed, per_label[family.individual], partial)
+            for label, per_seed in per_label.items()
+            if label.startswith(f'{family.method} ') and
+            label != family.label
+        })
     costs = {}
     for run_ in runs:
         if run_.name not in results:
