@@ -108,7 +108,6 @@ LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 SAMPLER_HOOK = 'WidthSamplingHook'
 SUBSET_KEY = 'train_dataloader.dataset.indices'
 CALIBRATION_HOOK = 'BNCalibrationHook'
-CALIBRATION_HOOK = 'BNCalibrationHook'
 INPUT_SHAPE = (1, 28, 28)
 VIEWS = 2
 # Forward + backward of a student width, in forwards (backward ~ 2x).
@@ -1186,7 +1185,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                    pre_common + schedule + extra_pre,
                    probe_family + extra_probe, family_widths, pretrained_by)
 
-    runs = [family_run()] + [family_run(name) for name in args.ablations]
+    ablation_runs = [family_run(name) for name in args.ablations]
+    runs = [family_run()] + ablation_runs
 
     def individual_run(width: float, label: str, iters: Optional[int],
                        family_iters: Optional[int] = None) -> Run:
@@ -1256,11 +1256,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     # reach them?
     if family.individual in per_label:
         differences.update({
-            f'{label} - {family.individual}': paired_differences(
-                per_seed, per_label[family.individual], partial)
-            for label, per_seed in per_label.items()
-            if label.startswith(f'{family.method} ') and
-            label != family.label
+            f'{run_.label} - {family.individual}': paired_differences(
+                per_label[run_.label], per_label[family.individual], partial)
+            for run_ in ablation_runs if run_.label in per_label
         })
     costs = {}
     for run_ in runs:
