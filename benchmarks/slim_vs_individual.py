@@ -83,6 +83,7 @@ Example::
         --work-dir work_dirs/slim_vs_individual --iters 200 --seeds 3
 """
 import argparse
+import fcntl
 import glob
 import hashlib
 import json
@@ -93,7 +94,8 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (IO, Callable, Dict, List, NamedTuple, Optional, Sequence,
+                    Tuple)
 
 from mmengine.config import Config, DictAction
 
@@ -1091,6 +1093,40 @@ def check_settings(work_dir: str, settings: dict,
         write_json(path, old)
 
 
+def lock_work_dir(work_dir: str) -> IO:
+    """Hold ``work_dir`` for this process; refuse one held by another.
+
+    Two benchmarks in one folder would train the same seeds side by side
+    and overwrite each other's runs, so the second is refused. The lock is
+    released when the returned file is closed or the process ends (killed
+    included, so a stopped benchmark never leaves the folder locked).
+
+    Args:
+        work_dir (str): The benchmark's folder (created if missing).
+
+    Returns:
+        IO: The open lock file; keep it open while the benchmark runs.
+
+    Raises:
+        SystemExit: Another process holds the folder.
+    """
+    os.makedirs(work_dir, exist_ok=True)
+    handle = open(osp.join(work_dir, '.lock'), 'a+')
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or 'unknown'
+        handle.close()
+        fail(f'{work_dir} is in use by another slim_vs_individual.py (pid '
+             f'{holder}); wait for it, watch it with --report, or pass '
+             f'another --work-dir. Nothing was changed.')
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 def plot(path: str, widths: Sequence[float], rows: Dict[str, dict],
          macs: Callable[[float], float]) -> None:
     """Top-1 (mean, std error bars) against inference MACs per row."""
@@ -1152,6 +1188,8 @@ def main(argv: Optional[List[str]] = None) -> None:
              probe_options=args.probe_options, tiny=args.tiny, **digests),
         # folders of this script before families and digests (2026-12-07)
         defaults=dict(family='us3l', **digests))
+    # --report only reads the runs: it may watch a running benchmark.
+    lock = None if args.report else lock_work_dir(args.work_dir)
     macs = BackboneMACs(pre_cfg)
     seeds = list(range(args.seeds))
 
@@ -1314,6 +1352,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     path = osp.join(args.work_dir, 'slim_vs_individual.json')
     write_json(path, summary)
     print(f'\nsaved {path} and {png}')
+    if lock is not None:
+        lock.close()
 
 
 if __name__ == '__main__':

@@ -451,6 +451,32 @@ def test_work_dir_of_another_configuration_is_refused(tmp_path):
         settings, **family)
 
 
+def test_work_dir_in_use_is_refused(tmp_path):
+    work_dir = str(tmp_path / 'work')
+    first = bench.lock_work_dir(work_dir)
+    assert (tmp_path / 'work' / '.lock').read_text() == str(os.getpid())
+    with pytest.raises(SystemExit, match=rf'in use .*pid {os.getpid()}'):
+        bench.lock_work_dir(work_dir)
+    # the refused call did not take the folder over
+    assert (tmp_path / 'work' / '.lock').read_text() == str(os.getpid())
+    first.close()
+    bench.lock_work_dir(work_dir).close()  # released: free again
+
+
+def test_main_refuses_a_work_dir_in_use(tmp_path):
+    data_root = tmp_path / 'fashion_mnist'
+    data_root.mkdir()
+    write_tiny_fashion_mnist(str(data_root))
+    work_dir = tmp_path / 'work'
+    argv = ['--work-dir', str(work_dir), '--data-root', str(data_root),
+            '--tiny', '--iters', '4', '--seeds', '1']
+    held = bench.lock_work_dir(str(work_dir))
+    with pytest.raises(SystemExit, match='in use'):
+        bench.main(argv)
+    assert not (work_dir / 'runs').exists()
+    held.close()
+
+
 def test_config_digest_follows_the_base_files(tmp_path):
     (tmp_path / 'base.py').write_text('model = dict(depth=18)\n')
     child = tmp_path / 'child.py'
