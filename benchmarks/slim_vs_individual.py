@@ -72,7 +72,10 @@ Results go to ``<work-dir>/runs/<row>/seed<S>/result.json`` as each run
 ends; a rerun skips finished runs and resumes an interrupted pre-training,
 so a long benchmark can be run in pieces. ``<work-dir>/settings.json``
 keys the folder to its configuration: another configuration there is
-refused (nothing is overwritten). Output: the per-width test top-1 (mean
+refused (nothing is overwritten). ``--only-seeds`` trains some of the seeds
+and reads the others' finished results, so two shells can run disjoint
+seeds side by side; a seed being trained is locked, and a second
+invocation training it is refused. Output: the per-width test top-1 (mean
 +- sample std over seeds) of every row, the cost table,
 ``<work-dir>/slim_vs_individual.json`` (every seed's numbers too) and an
 accuracy-vs-MACs plot with error bars ``<work-dir>/slim_vs_individual.png``.
@@ -253,6 +256,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='number of seeds (0, 1, ...) of every run; mean +- std over '
         'them is reported')
     parser.add_argument(
+        '--only-seeds', type=int, nargs='+', metavar='SEED',
+        help='train only these of the seeds (the others\' finished runs '
+        'are read, unfinished ones left out of the tables); run disjoint '
+        'sets in two shells to use two cores')
+    parser.add_argument(
         '--fairness', nargs='*', choices=FAIRNESS, default=list(FAIRNESS),
         help='equal iterations for every model, and/or individual models '
         'sharing the one run\'s training MACs; none: the one run and its '
@@ -302,6 +310,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.seeds < 1:
         parser.error(f'--seeds {args.seeds} must be >= 1 (2 or more to '
                      f'measure a spread).')
+    if args.only_seeds is not None:
+        outside = sorted(set(args.only_seeds) - set(range(args.seeds)))
+        if outside:
+            parser.error(f'--only-seeds {outside}: not among the seeds '
+                         f'0-{args.seeds - 1} of --seeds {args.seeds}.')
+        if args.report:
+            parser.error('--only-seeds trains; --report trains nothing.')
     if args.iters is not None and args.iters <= 0:
         parser.error(f'--iters {args.iters} must be > 0.')
     if args.probe_epochs is not None and args.probe_epochs <= 0:
@@ -998,17 +1013,19 @@ class Run(NamedTuple):
 
 
 def run_seed(run_: Run, seed: int, args: argparse.Namespace,
-             macs: Callable[[float], float]) -> Optional[dict]:
+             macs: Callable[[float], float],
+             train: bool = True) -> Optional[dict]:
     """Pre-train and probe ``run_`` with ``seed``, or load its result.
 
     An interrupted pre-training resumes from its last checkpoint; a result
     file is written only when the probe has finished. With
-    ``args.report`` nothing is trained: None for a run not finished.
+    ``args.report`` or ``train=False`` nothing is trained: None for a run
+    not finished.
     """
     out = osp.join(args.work_dir, 'runs', run_.name, f'seed{seed}')
     result_file = osp.join(out, 'result.json')
     done = read_json(result_file)
-    if done is not None or args.report:
+    if done is not None or args.report or not train:
         if done is not None:
             print(f'==> {run_.name} seed {seed}: done before, '
                   f'{result_file}', flush=True)
@@ -1093,38 +1110,46 @@ def check_settings(work_dir: str, settings: dict,
         write_json(path, old)
 
 
-def lock_work_dir(work_dir: str) -> IO:
-    """Hold ``work_dir`` for this process; refuse one held by another.
+def lock_seeds(work_dir: str, seeds: Sequence[int]) -> List[IO]:
+    """Hold ``seeds`` of ``work_dir`` for this process.
 
-    Two benchmarks in one folder would train the same seeds side by side
-    and overwrite each other's runs, so the second is refused. The lock is
-    released when the returned file is closed or the process ends (killed
-    included, so a stopped benchmark never leaves the folder locked).
+    Two benchmarks training one seed in one folder would train the same
+    runs side by side and overwrite each other, so the second is refused;
+    disjoint seeds (``--only-seeds``) may run side by side. The locks are
+    released when the returned files are closed or the process ends (killed
+    included, so a stopped benchmark never leaves a seed locked).
 
     Args:
         work_dir (str): The benchmark's folder (created if missing).
+        seeds (Sequence[int]): The seeds this process trains.
 
     Returns:
-        IO: The open lock file; keep it open while the benchmark runs.
+        list[IO]: The open lock files; keep them open while training.
 
     Raises:
-        SystemExit: Another process holds the folder.
+        SystemExit: Another process holds one of the seeds (none is then
+            held by this one).
     """
     os.makedirs(work_dir, exist_ok=True)
-    handle = open(osp.join(work_dir, '.lock'), 'a+')
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or 'unknown'
-        handle.close()
-        fail(f'{work_dir} is in use by another slim_vs_individual.py (pid '
-             f'{holder}); wait for it, watch it with --report, or pass '
-             f'another --work-dir. Nothing was changed.')
-    handle.truncate(0)
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
+    held: List[IO] = []
+    for seed in seeds:
+        handle = open(osp.join(work_dir, f'.lock-seed{seed}'), 'a+')
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or 'unknown'
+            for other in held + [handle]:
+                other.close()
+            fail(f'seed {seed} of {work_dir} is being trained by another '
+                 f'slim_vs_individual.py (pid {holder}); wait for it, watch '
+                 f'it with --report, train other seeds with --only-seeds, or '
+                 f'pass another --work-dir. Nothing was changed.')
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        held.append(handle)
+    return held
 
 
 def plot(path: str, widths: Sequence[float], rows: Dict[str, dict],
@@ -1188,10 +1213,12 @@ def main(argv: Optional[List[str]] = None) -> None:
              probe_options=args.probe_options, tiny=args.tiny, **digests),
         # folders of this script before families and digests (2026-12-07)
         defaults=dict(family='us3l', **digests))
-    # --report only reads the runs: it may watch a running benchmark.
-    lock = None if args.report else lock_work_dir(args.work_dir)
-    macs = BackboneMACs(pre_cfg)
     seeds = list(range(args.seeds))
+    # --report only reads the runs: it may watch a running benchmark.
+    trained = [] if args.report else (
+        seeds if args.only_seeds is None else sorted(set(args.only_seeds)))
+    locks = lock_seeds(args.work_dir, trained)
+    macs = BackboneMACs(pre_cfg)
 
     pre_common = (data_options(args.data_root, pre_cfg) +
                   args.pretrain_options)
@@ -1245,7 +1272,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     results: Dict[str, Dict[int, dict]] = {}
 
     def record(run_: Run, seed: int) -> None:
-        result = run_seed(run_, seed, args, macs)
+        result = run_seed(run_, seed, args, macs, train=seed in trained)
         if result is not None:
             results.setdefault(run_.name, {})[seed] = result
 
@@ -1254,6 +1281,10 @@ def main(argv: Optional[List[str]] = None) -> None:
             record(run_, seed)
 
     reference = results.get(args.family, {}).get(seeds[0])
+    if 'compute' in args.fairness and reference is None and trained:
+        print(f'==> equal compute: skipped, its budget is the one run\'s '
+              f'seed {seeds[0]}, not finished yet; rerun when it is.',
+              flush=True)
     if 'compute' in args.fairness and reference is not None:
         # The one run's training MACs, split evenly among the widths.
         budget = reference['train_macs'] / len(widths)
@@ -1277,7 +1308,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if not results:
         fail(f'{args.work_dir} holds no finished run of this configuration '
              f'yet; run without --report first.')
-    partial = seeds if args.report else None
+    partial = seeds if len(trained) < len(seeds) else None
     per_label: Dict[str, Dict[int, Dict[str, float]]] = {}
     for run_ in runs:
         for seed, result in results.get(run_.name, {}).items():
@@ -1352,7 +1383,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     path = osp.join(args.work_dir, 'slim_vs_individual.json')
     write_json(path, summary)
     print(f'\nsaved {path} and {png}')
-    if lock is not None:
+    for lock in locks:
         lock.close()
 
 

@@ -451,30 +451,47 @@ def test_work_dir_of_another_configuration_is_refused(tmp_path):
         settings, **family)
 
 
-def test_work_dir_in_use_is_refused(tmp_path):
+def test_seed_in_training_is_refused(tmp_path):
     work_dir = str(tmp_path / 'work')
-    first = bench.lock_work_dir(work_dir)
-    assert (tmp_path / 'work' / '.lock').read_text() == str(os.getpid())
-    with pytest.raises(SystemExit, match=rf'in use .*pid {os.getpid()}'):
-        bench.lock_work_dir(work_dir)
-    # the refused call did not take the folder over
-    assert (tmp_path / 'work' / '.lock').read_text() == str(os.getpid())
-    first.close()
-    bench.lock_work_dir(work_dir).close()  # released: free again
+    first = bench.lock_seeds(work_dir, [0, 1])
+    assert (tmp_path / 'work' / '.lock-seed1').read_text() == str(
+        os.getpid())
+    with pytest.raises(SystemExit, match=rf'seed 1 .*pid {os.getpid()}'):
+        bench.lock_seeds(work_dir, [2, 1])
+    # the refused call let go of seed 2, which it held for a moment ...
+    bench.lock_seeds(work_dir, [2])[0].close()
+    # ... and did not take the others over
+    assert (tmp_path / 'work' / '.lock-seed1').read_text() == str(
+        os.getpid())
+    for lock in first:
+        lock.close()
+    for lock in bench.lock_seeds(work_dir, [0, 1]):  # released: free again
+        lock.close()
 
 
-def test_main_refuses_a_work_dir_in_use(tmp_path):
+def test_main_refuses_a_seed_in_training(tmp_path):
     data_root = tmp_path / 'fashion_mnist'
     data_root.mkdir()
     write_tiny_fashion_mnist(str(data_root))
     work_dir = tmp_path / 'work'
     argv = ['--work-dir', str(work_dir), '--data-root', str(data_root),
-            '--tiny', '--iters', '4', '--seeds', '1']
-    held = bench.lock_work_dir(str(work_dir))
-    with pytest.raises(SystemExit, match='in use'):
+            '--tiny', '--iters', '4', '--seeds', '2']
+    held = bench.lock_seeds(str(work_dir), [1])
+    with pytest.raises(SystemExit, match='seed 1 .*being trained'):
         bench.main(argv)
+    with pytest.raises(SystemExit, match='seed 1 .*being trained'):
+        bench.main(argv + ['--only-seeds', '1'])
     assert not (work_dir / 'runs').exists()
-    held.close()
+    held[0].close()
+
+
+def test_only_seeds_must_be_among_the_seeds():
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--seeds', '2', '--only-seeds', '2'])
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--only-seeds', '0', '--report'])
+    args = bench.parse_args(['--seeds', '3', '--only-seeds', '2', '0'])
+    assert args.only_seeds == [2, 0]
 
 
 def test_config_digest_follows_the_base_files(tmp_path):
@@ -499,7 +516,18 @@ def test_end_to_end_on_tiny_fashion_mnist(tmp_path):
         str(data_root), '--iters', '2', '--probe-epochs', '1', '--tiny',
         '--seeds', '2', '--widths', '1.0', '0.25'
     ]
+    # seed 1 alone first (as a second shell would): a partial table
+    shard = run_tool(argv + ['--only-seeds', '1'], env=ONE_THREAD).stdout
+    assert 'pretrain individual_w0.25 seed 1' in shard
+    assert not re.search(r'==> pretrain .* seed 0', shard)
+    assert 'equal compute: skipped' in shard
+    partial = json.loads((work_dir / 'slim_vs_individual.json').read_text())
+    assert partial['top1']['US3L (one run)']['1']['n'] == 1
+    assert partial['top1']['US3L (one run)']['1']['partial']
+
     out = run_tool(argv, env=ONE_THREAD).stdout
+    assert 'us3l seed 1: done before' in out
+    assert 'pretrain individual_w0.25 seed 0' in out
     cell = r'\s*\|\s*(\d+\.\d\d) \+- (\d+\.\d\d)'
     us3l = re.search(r'^\| US3L \(one run\)' + cell * 4, out, re.MULTILINE)
     individual = re.search(
@@ -510,12 +538,14 @@ def test_end_to_end_on_tiny_fashion_mnist(tmp_path):
         assert 0.0 <= float(value) <= 100.0
     assert re.search(r'^\| individual, equal compute' + cell, out,
                      re.MULTILINE)
-    assert 'pretrain individual_w0.25 seed 1' in out
 
     summary = json.loads((work_dir / 'slim_vs_individual.json').read_text())
     us3l_rows = summary['top1']['US3L (one run)']
     assert set(us3l_rows) == {'1', '0.75', '0.5', '0.25'}
     assert set(us3l_rows['1']['values']) == {'0', '1'}
+    assert 'partial' not in us3l_rows['1']
+    assert us3l_rows['1']['values']['1'] == partial['top1'][
+        'US3L (one run)']['1']['values']['1']
     assert set(summary['top1']['individual']) == {'1', '0.25'}
     costs = summary['costs']
     # The same iterations at equal iterations; US3L's sandwich takes three
