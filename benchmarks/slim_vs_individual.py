@@ -182,6 +182,10 @@ SLIMCLR_ABLATIONS: Dict[str, tuple] = {
     'uniform-weighting': (['model.loss_weighting=uniform'], []),
     'probe-distill': ([], ['model.head.distill_weight=0.5']),
     'probe-no-bn': ([], ['model.head.feature_norm=False']),
+    # the initialised network, probed the same way: as US3L's, without the
+    # LR schedule (its post-slow-start LR is absolute, not relative to 0)
+    'untrained': (US3L_ABLATIONS['untrained'][0] + ['param_scheduler=[]'],
+                  []),
 }
 TINY_SLIMCLR_PRETRAIN = [
     'model.backbone.stem_channels=8', 'model.backbone.base_channels=8',

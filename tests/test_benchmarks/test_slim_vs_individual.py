@@ -217,15 +217,19 @@ def test_ablation_options_reach_the_hooks():
                            'calibration', bench.CALIBRATION_HOOK)
 
 
-def test_untrained_control_is_one_step_at_learning_rate_zero():
-    us3l = bench.FAMILIES['us3l']
-    options = us3l.ablations['untrained'][0]
-    cfg = bench.merged_config(bench._in_repo(us3l.config), options)
+@pytest.mark.parametrize('family', ['us3l', 'slimclr'])
+def test_untrained_control_is_one_step_at_learning_rate_zero(family):
+    family = bench.FAMILIES[family]
+    options = family.ablations['untrained'][0]
+    cfg = bench.merged_config(bench._in_repo(family.config), options)
     assert cfg.optim_wrapper.optimizer.lr == 0
     assert cfg.train_cfg.max_epochs == 1
     # One batch of the training subset, dropped last or not: one iteration.
     assert (cfg.train_dataloader.dataset.indices ==
             cfg.train_dataloader.batch_size)
+    # SlimCLR's post-slow-start LR is absolute (not 0 x a factor): no
+    # schedule at all
+    assert family.label.startswith('US3L') or cfg.param_scheduler == []
     # Setting the subset itself, it is not capped at --iters (which would
     # refuse a 64-image subset for 400 iterations).
     with pytest.raises(SystemExit, match='more than the config'):
