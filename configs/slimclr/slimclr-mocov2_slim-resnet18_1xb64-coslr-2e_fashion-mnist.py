@@ -34,8 +34,7 @@ model_wrapper_cfg = dict(
     find_unused_parameters=True)
 
 # The paper's LR 0.2 at batch 1024, scaled to 64. At 0.06 MoCo v2 does not
-# learn here: within a few iterations every projection points the same way
-# and the contrastive loss settles at chance, log(1 + queue_len)
+# learn here: its contrastive loss stays near chance, log(1 + queue_len)
 # (2026-12-08, docs/benchmarks.md).
 lr = 0.2 * 64 / 1024
 optim_wrapper = dict(
