@@ -1022,14 +1022,14 @@ def run_seed(run_: Run, seed: int, args: argparse.Namespace,
     """Pre-train and probe ``run_`` with ``seed``, or load its result.
 
     An interrupted pre-training resumes from its last checkpoint; a result
-    file is written only when the probe has finished. With
-    ``args.report`` or ``train=False`` nothing is trained: None for a run
-    not finished.
+    file is written only when the probe has finished. With ``train=False``
+    (``--report``, or a seed left to another shell by ``--only-seeds``)
+    nothing is trained: None for a run not finished.
     """
     out = osp.join(args.work_dir, 'runs', run_.name, f'seed{seed}')
     result_file = osp.join(out, 'result.json')
     done = read_json(result_file)
-    if done is not None or args.report or not train:
+    if done is not None or not train:
         if done is not None:
             print(f'==> {run_.name} seed {seed}: done before, '
                   f'{result_file}', flush=True)
